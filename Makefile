@@ -1,0 +1,47 @@
+# The README's two commands: `make run` and `make test`. Both work on a fresh clone
+# with only Python 3.11 and the machine's packages.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck openapi bench clean install
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## Set up, migrate the configured database (SQLite by default), load the demo data, serve on :8080.
+run: $(STAMP)
+	$(BIN)/esp-careplans db upgrade
+	$(BIN)/esp-careplans load --demo --if-empty
+	$(BIN)/esp-careplans serve
+
+## Set up and run the whole suite on SQLite and PostgreSQL, plus lint, types and layering.
+test: $(STAMP)
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/mypy app
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app
+
+openapi: $(STAMP)
+	$(BIN)/esp-careplans export-openapi
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The HTTP adapter: routes, request context, errors as OperationOutcome, content negotiation."""

@@ -1,0 +1,95 @@
+"""One FHIR interaction as data: what the HTTP layer and Bundle entries both produce."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from app.fhir.outcome import bad_request
+
+_VERSION_ETAG = re.compile(r'^(W/)?"?(?P<v>[0-9]+)"?$')
+
+
+@dataclass(frozen=True, slots=True)
+class FhirRequest:
+    """A parsed FHIR RESTful request (R4 http.html)."""
+
+    method: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    version: str | None = None
+    # "_history", "_search", "$validate", "$meta", "$meta-add", "$meta-delete", or None.
+    operation: str | None = None
+    query: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    if_match: str | None = None
+    if_none_exist: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    prefer_return: str | None = None
+    prefer_handling: str | None = None
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lenient(self) -> bool:
+        return self.prefer_handling == "lenient"
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+
+def version_from_etag(value: str, header: str = "If-Match") -> int:
+    """`W/"3"` → 3; 400 for anything else."""
+    match = _VERSION_ETAG.match(value.strip())
+    if not match:
+        raise bad_request(f'{header} must be a version ETag such as W/"3"', header)
+    return int(match["v"])
+
+
+def parse_entry_url(method: str, url: str, base_url: str) -> FhirRequest:
+    """Bundle.entry.request.url (relative, or absolute on our base) → FhirRequest."""
+    if url.startswith(base_url + "/"):
+        url = url[len(base_url) + 1 :]
+    elif "://" in url:
+        raise bad_request(f"Bundle entry URL '{url}' is not on this server's base {base_url}")
+    parts = urlsplit(url)
+    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    segments = [s for s in parts.path.split("/") if s]
+    request = FhirRequest(method=method.upper(), query=query)
+    return _with_path(request, segments, url)
+
+
+def _with_path(request: FhirRequest, segments: list[str], url: str) -> FhirRequest:
+    if not segments:
+        return request
+    if segments[0] == "_history":
+        return replace(request, operation="_history")
+    if segments[0].startswith("$"):
+        return replace(request, operation=segments[0])
+    resource_type, rest = segments[0], segments[1:]
+    if not rest:
+        return replace(request, resource_type=resource_type)
+    if rest[0] in ("_history", "_search") or rest[0].startswith("$"):
+        if len(rest) > 1:
+            raise bad_request(f"Unsupported request URL '{url}'")
+        return replace(request, resource_type=resource_type, operation=rest[0])
+    resource_id = rest[0]
+    if len(rest) == 1:
+        return replace(request, resource_type=resource_type, resource_id=resource_id)
+    if rest[1] == "_history" and len(rest) in (2, 3):
+        return replace(
+            request,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            operation="_history",
+            version=rest[2] if len(rest) == 3 else None,
+        )
+    if rest[1].startswith("$") and len(rest) == 2:
+        return replace(request, resource_type=resource_type, resource_id=resource_id, operation=rest[1])
+    raise bad_request(f"Unsupported request URL '{url}'")

@@ -1,0 +1,20 @@
+"""The answer of one interaction, before HTTP rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.storage.records import StoredResource
+
+
+@dataclass(slots=True)
+class Result:
+    """Status, body and the version the response headers describe."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    stored: StoredResource | None = None
+    # Set for creates (and update-as-create): Location is Type/id/_history/v.
+    location: bool = False
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,105 @@
+"""The composition root: builds the ASGI app from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+
+from app.api.errors import install_error_handlers
+from app.api.fhir_routes import fhir_router
+from app.api.middleware import request_context_middleware
+from app.api.openapi_schemas import component_schemas
+from app.api.system_routes import system_router
+from app.fhir.capability import capability_statement
+from app.interactions.conformance import ConformanceResources
+from app.interactions.context import RequestContext
+from app.interactions.service import FhirService, ServiceLimits
+from app.logging_setup import configure_logging
+from app.settings import Settings, get_settings
+from app.storage.engine import create_engine_async
+from app.storage.unit_of_work import Storage
+from app.version import RELEASE_DATE, __version__
+
+log = logging.getLogger("esp.main")
+
+
+def build_service(settings: Settings) -> FhirService:
+    engine = create_engine_async(settings.database_url)
+    storage = Storage(engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds)
+    return FhirService(
+        storage,
+        cursor_key=settings.cursor_secret.encode(),
+        conformance=ConformanceResources(()),
+        limits=ServiceLimits(
+            default_count=settings.search_default_count,
+            max_count=settings.search_max_count,
+            max_includes=settings.search_max_includes,
+            max_bundle_entries=settings.max_bundle_entries,
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    service = build_service(settings)
+
+    @cache
+    def capability() -> dict[str, Any]:
+        return capability_statement(
+            base_url=settings.base_url,
+            version=__version__,
+            release_date=RELEASE_DATE,
+            supported_profiles=service.conformance.profiles_by_type(),
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not settings.cursor_secret:
+            secret = await service.storage.setting("cursor_secret")
+            if secret is None:
+                raise RuntimeError("The database is not migrated: run `esp-careplans db upgrade`")
+            service.cursor_key = secret.encode()
+        log.info("service started", extra={"database": service.storage.engine.dialect.name})
+        yield
+        await service.storage.dispose()
+
+    app = FastAPI(
+        title="esp-careplans",
+        version=__version__,
+        description="FHIR R4 (4.0.1) API for sharing Danish care plans. The FHIR base is /fhir.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.middleware("http")(request_context_middleware)
+    install_error_handlers(app)
+
+    async def context(request: Request) -> RequestContext:
+        return RequestContext(request_id=str(request.state.request_id))
+
+    app.include_router(system_router(service.storage, capability))
+    app.include_router(fhir_router(service, settings, context), prefix="/fhir")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def asgi() -> FastAPI:
+    """Entry point for ASGI servers (`uvicorn --factory app.main:asgi`)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,72 @@
+"""Service configuration from `ESP_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///./var/esp-careplans.db"
+
+
+class Settings(BaseSettings):
+    """All settings; each field is read from `ESP_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="ESP_", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    base_url: str = "http://127.0.0.1:8080/fhir"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    env: Literal["development", "production"] = "development"
+    log_level: str = "INFO"
+
+    # Request limits (bad input never reaches the parser unbounded).
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 64
+    max_array_length: int = 10_000
+    max_bundle_entries: int = 5_000
+
+    # Search result control (R4 search.html#count).
+    search_default_count: int = 50
+    search_max_count: int = 1000
+    search_max_includes: int = 1000
+    # Secret that signs paging cursors; derived per database when empty.
+    cursor_secret: str = ""
+    # Delta pulls sorted by _lastUpdated see only rows older than this many
+    # seconds, so a slow transaction can never commit behind a reader's cursor.
+    delta_settle_seconds: float = 2.0
+
+    # Authorization (docs/authorization.md).
+    trusted_issuers: str = "[]"
+    clients_file: Path | None = None
+    dev_issuer: bool | None = None  # None: on in development, off in production
+    treatment_relation_url: str | None = None
+    custody_registry_url: str | None = None
+    external_timeout_seconds: float = 3.0
+
+    # Citizen portal sessions.
+    session_secret: str = ""
+    session_cookie_secure: bool = True
+    session_max_age_seconds: int = 30 * 60
+
+    # Profiles and terminology served read-only.
+    profiles_dir: Path = Field(default=Path(__file__).resolve().parent.parent / "fhir_profiles")
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def dev_issuer_enabled(self) -> bool:
+        return self.env == "development" if self.dev_issuer is None else self.dev_issuer
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

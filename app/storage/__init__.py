@@ -1,0 +1,1 @@
+"""The repository: SQLAlchemy tables, indexer, search compiler; the one place that runs SQL."""

@@ -1,0 +1,413 @@
+"""The repository: versioned create/read/update/delete and history over one connection.
+
+It runs inside a unit of work (see `unit_of_work.py`) that owns the transaction;
+the repository only executes statements. Every read passes through
+`self._visible()`, which ANDs the caller's security predicate, so no read path
+escapes authorization (PRINCIPLES.md, principle 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, and_, literal_column, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.instant import format_instant
+from app.fhir.outcome import FhirError
+from app.fhir.resource_types import STORED_TYPES
+from app.storage import indexer
+from app.storage.records import SecurityPredicate, StoredResource
+from app.storage.search_sql import find_matches
+from app.storage.tables import resource, resource_version
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """Parameters of a history interaction (R4 http.html#history)."""
+
+    resource_type: str | None = None
+    resource_id: str | None = None
+    since: datetime | None = None
+    at: datetime | None = None
+    count: int = 50
+    # Keyset position: (last_updated, res_pk, version_id) of the last entry seen.
+    after: tuple[datetime, int, int] | None = None
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def with_meta(content: dict[str, Any], resource_id: str, version: int, stamp: datetime) -> dict[str, Any]:
+    """A copy of `content` with the server-owned id, meta.versionId and meta.lastUpdated."""
+    result = {"resourceType": content["resourceType"], "id": resource_id}
+    meta = dict(content.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = format_instant(stamp)
+    result["meta"] = meta
+    for key, value in content.items():
+        if key not in ("resourceType", "id", "meta"):
+            result[key] = value
+    return result
+
+
+class Repository:
+    """Versioned resource storage bound to one connection inside one transaction."""
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        *,
+        security: SecurityPredicate,
+        stamp: datetime,
+        base_url: str,
+    ) -> None:
+        self.conn = conn
+        self.security = security
+        self.stamp = stamp
+        self.base_url = base_url
+        self.written: list[StoredResource] = []
+        self._postgres = conn.dialect.name == "postgresql"
+
+    # -- reads ---------------------------------------------------------------
+
+    def _visible(self, query: Select[Any], resource_type: str) -> Select[Any]:
+        return query.where(self.security(resource_type, resource))
+
+    async def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        """The current version; 404 when absent or not visible, 410 when deleted."""
+        query = (
+            select(
+                resource.c.pk,
+                resource.c.version_id,
+                resource.c.last_updated,
+                resource.c.deleted,
+                resource_version.c.content,
+                resource_version.c.method,
+            )
+            .join(
+                resource_version,
+                and_(
+                    resource_version.c.res_pk == resource.c.pk,
+                    resource_version.c.version_id == resource.c.version_id,
+                ),
+            )
+            .where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
+        )
+        row = (await self.conn.execute(self._visible(query, resource_type))).first()
+        if row is None:
+            raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
+        stored = self._stored(resource_type, resource_id, row)
+        if stored.deleted:
+            raise FhirError.of(
+                410,
+                "deleted",
+                f"{resource_type}/{resource_id} was deleted",
+                headers={"ETag": stored.etag},
+            )
+        return stored
+
+    async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource:
+        query = (
+            select(
+                resource.c.pk,
+                resource_version.c.version_id,
+                resource_version.c.last_updated,
+                resource_version.c.deleted,
+                resource_version.c.content,
+                resource_version.c.method,
+            )
+            .join(resource_version, resource_version.c.res_pk == resource.c.pk)
+            .where(
+                resource.c.res_type == resource_type,
+                resource.c.res_id == resource_id,
+                resource_version.c.version_id == version,
+            )
+        )
+        row = (await self.conn.execute(self._visible(query, resource_type))).first()
+        if row is None:
+            raise FhirError.of(
+                404, "not-found", f"{resource_type}/{resource_id}/_history/{version} is not known"
+            )
+        stored = self._stored(resource_type, resource_id, row)
+        if stored.deleted:
+            raise FhirError.of(
+                410, "deleted", f"{resource_type}/{resource_id}/_history/{version} is a deletion"
+            )
+        return stored
+
+    async def history(self, query: HistoryQuery) -> list[StoredResource]:
+        """Versions newest first, at most `query.count + 1` (the extra one signals a next page)."""
+        v = resource_version
+        statement = select(
+            v.c.res_pk,
+            v.c.res_type,
+            v.c.res_id,
+            v.c.version_id,
+            v.c.last_updated,
+            v.c.deleted,
+            v.c.content,
+            v.c.method,
+        ).join(resource, resource.c.pk == v.c.res_pk)
+        if query.resource_type is not None:
+            statement = statement.where(v.c.res_type == query.resource_type)
+            statement = statement.where(self.security(query.resource_type, resource))
+        else:
+            # System-level history: each row is checked by its own type's predicate.
+            statement = statement.where(
+                or_(*(and_(v.c.res_type == t, self.security(t, resource)) for t in sorted(STORED_TYPES)))
+            )
+        if query.resource_id is not None:
+            statement = statement.where(v.c.res_id == query.resource_id)
+        if query.since is not None:
+            statement = statement.where(v.c.last_updated >= query.since)
+        if query.at is not None:
+            later = v.alias("later")
+            statement = statement.where(
+                v.c.last_updated <= query.at,
+                ~select(literal_column("1"))
+                .where(
+                    later.c.res_pk == v.c.res_pk,
+                    later.c.version_id > v.c.version_id,
+                    later.c.last_updated <= query.at,
+                )
+                .exists(),
+            )
+        if query.after is not None:
+            stamp, pk, version = query.after
+            statement = statement.where(
+                (v.c.last_updated < stamp)
+                | and_(v.c.last_updated == stamp, v.c.res_pk > pk)
+                | and_(v.c.last_updated == stamp, v.c.res_pk == pk, v.c.version_id < version)
+            )
+        statement = statement.order_by(
+            v.c.last_updated.desc(), v.c.res_pk.asc(), v.c.version_id.desc()
+        ).limit(query.count + 1)
+        rows = (await self.conn.execute(statement)).all()
+        return [
+            StoredResource(
+                row.res_type,
+                row.res_id,
+                row.version_id,
+                row.last_updated,
+                row.deleted,
+                row.content,
+                row.method,
+                row.res_pk,
+            )
+            for row in rows
+        ]
+
+    async def exists_visible(self, resource_type: str, resource_id: str) -> bool:
+        query = select(resource.c.pk).where(
+            resource.c.res_type == resource_type, resource.c.res_id == resource_id
+        )
+        return (await self.conn.execute(self._visible(query, resource_type))).first() is not None
+
+    async def find(
+        self, resource_type: str, criteria: Sequence[tuple[str, str]], *, limit: int = 2
+    ) -> list[tuple[int, str]]:
+        """Visible matches of conditional-interaction criteria: [(pk, id)], at most `limit`."""
+        return await find_matches(
+            self.conn,
+            resource_type,
+            criteria,
+            security=self.security,
+            base_url=self.base_url,
+            limit=limit,
+        )
+
+    async def lock_criteria(self, resource_type: str, criteria: Sequence[tuple[str, str]]) -> None:
+        """Serialise conditional interactions with the same criteria across app nodes.
+
+        A transaction-scoped PostgreSQL advisory lock on the normalised criteria makes
+        "search, then create if none" atomic (R4 http.html#ccreate). SQLite needs no
+        lock: its write transactions already run one at a time (BEGIN IMMEDIATE).
+        """
+        if not self._postgres:
+            return
+        canonical = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
+        key = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big", signed=True)
+        await self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    # -- writes --------------------------------------------------------------
+
+    async def create(
+        self, content: dict[str, Any], *, resource_id: str | None = None, method: str = "POST"
+    ) -> StoredResource:
+        """Insert version 1 under a new id (or `resource_id`); 409 if that id exists."""
+        resource_type = content["resourceType"]
+        resource_id = resource_id or _new_id()
+        pk = await self._insert_head(resource_type, resource_id)
+        if pk is None:
+            raise FhirError.of(
+                409, "duplicate", f"{resource_type}/{resource_id} already exists"
+            )
+        return await self._write_version(pk, resource_type, resource_id, 1, content, method)
+
+    async def update(
+        self,
+        content: dict[str, Any],
+        resource_id: str,
+        *,
+        if_match: int | None = None,
+        method: str = "PUT",
+        allow_create: bool = True,
+    ) -> tuple[StoredResource, bool]:
+        """Write the next version (update-as-create when absent). Returns (stored, created)."""
+        resource_type = content["resourceType"]
+        for _attempt in range(3):
+            head = await self._lock_head(resource_type, resource_id)
+            if head is None:
+                if if_match is not None:
+                    raise FhirError.of(
+                        412, "conflict", f"If-Match given but {resource_type}/{resource_id} does not exist"
+                    )
+                if not allow_create:
+                    raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
+                pk = await self._insert_head(resource_type, resource_id)
+                if pk is None:
+                    continue  # created concurrently: update it instead
+                created = await self._write_version(pk, resource_type, resource_id, 1, content, method)
+                return created, True
+            pk, version, _deleted = head
+            self._check_if_match(resource_type, resource_id, version, if_match)
+            stored = await self._next_version(pk, resource_type, resource_id, version, content, method)
+            if stored is not None:
+                return stored, False
+        raise FhirError.of(409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry")
+
+    async def delete(
+        self, resource_type: str, resource_id: str, *, if_match: int | None = None
+    ) -> StoredResource | None:
+        """Logical delete: a new version marked deleted. None when nothing was there."""
+        for _attempt in range(3):
+            head = await self._lock_head(resource_type, resource_id)
+            if head is None:
+                return None
+            pk, version, deleted = head
+            self._check_if_match(resource_type, resource_id, version, if_match)
+            if deleted:
+                return None
+            stored = await self._next_version(pk, resource_type, resource_id, version, None, "DELETE")
+            if stored is not None:
+                return stored
+        raise FhirError.of(409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry")
+
+    async def current_head(self, resource_type: str, resource_id: str) -> tuple[int, int, bool] | None:
+        """(pk, version, deleted) of the visible current version, without content."""
+        query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
+            resource.c.res_type == resource_type, resource.c.res_id == resource_id
+        )
+        row = (await self.conn.execute(self._visible(query, resource_type))).first()
+        return None if row is None else (row.pk, row.version_id, row.deleted)
+
+    # -- internals -----------------------------------------------------------
+
+    @staticmethod
+    def _check_if_match(resource_type: str, resource_id: str, version: int, if_match: int | None) -> None:
+        if if_match is not None and if_match != version:
+            raise FhirError.of(
+                412,
+                "conflict",
+                f"If-Match version {if_match} is stale: {resource_type}/{resource_id} is at version {version}",
+            )
+
+    async def _lock_head(self, resource_type: str, resource_id: str) -> tuple[int, int, bool] | None:
+        query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
+            resource.c.res_type == resource_type, resource.c.res_id == resource_id
+        )
+        if self._postgres:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else (row.pk, row.version_id, row.deleted)
+
+    async def _insert_head(self, resource_type: str, resource_id: str) -> int | None:
+        values = {
+            "res_type": resource_type,
+            "res_id": resource_id,
+            "version_id": 1,
+            "last_updated": self.stamp,
+            "deleted": False,
+        }
+        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
+        statement = (
+            dialect_insert(resource)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["res_type", "res_id"])
+            .returning(resource.c.pk)
+        )
+        return (await self.conn.execute(statement)).scalar_one_or_none()
+
+    async def _next_version(
+        self,
+        pk: int,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        content: dict[str, Any] | None,
+        method: str,
+    ) -> StoredResource | None:
+        """Move the head from `version` to `version + 1`; None if someone else moved it."""
+        moved = await self.conn.execute(
+            update(resource)
+            .where(resource.c.pk == pk, resource.c.version_id == version)
+            .values(version_id=version + 1, last_updated=self.stamp, deleted=content is None)
+        )
+        if moved.rowcount != 1:
+            return None
+        return await self._write_version(pk, resource_type, resource_id, version + 1, content, method)
+
+    async def _write_version(
+        self,
+        pk: int,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        content: dict[str, Any] | None,
+        method: str,
+    ) -> StoredResource:
+        stored_content = (
+            None if content is None else with_meta(content, resource_id, version, self.stamp)
+        )
+        await self.conn.execute(
+            resource_version.insert().values(
+                res_pk=pk,
+                version_id=version,
+                prev_version=None if version == 1 else version - 1,
+                res_type=resource_type,
+                res_id=resource_id,
+                last_updated=self.stamp,
+                method=method,
+                deleted=content is None,
+                content=stored_content,
+            )
+        )
+        await indexer.write_index(
+            self.conn, pk, resource_type, stored_content, replace=version > 1
+        )
+        stored = StoredResource(
+            resource_type, resource_id, version, self.stamp, content is None, stored_content, method, pk
+        )
+        self.written.append(stored)
+        return stored
+
+    @staticmethod
+    def _stored(resource_type: str, resource_id: str, row: Row[Any]) -> StoredResource:
+        return StoredResource(
+            resource_type,
+            resource_id,
+            row.version_id,
+            row.last_updated,
+            row.deleted,
+            row.content,
+            row.method,
+            row.pk,
+        )

@@ -1,0 +1,186 @@
+"""Tables. Current pointer + immutable versions + search-index rows.
+
+Version integrity is guaranteed by constraints, not only by Python:
+- `resource_version` has primary key (res_pk, version_id): no duplicate versions;
+- each version > 1 references its predecessor (res_pk, prev_version): no gaps;
+- `resource.(pk, version_id)` references an existing version (deferred): the
+  current pointer never names a version that was not written.
+Index rows describe the current version only and are rewritten with it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from app.storage.types import BigIntKey, JsonDocument, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("pk", BigIntKey, primary_key=True, autoincrement=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", UtcDateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    UniqueConstraint("res_type", "res_id", name="uq_resource_type_id"),
+    CheckConstraint("version_id >= 1", name="version_positive"),
+    ForeignKeyConstraint(
+        ["pk", "version_id"],
+        ["resource_version.res_pk", "resource_version.version_id"],
+        name="fk_resource_current_version",
+        deferrable=True,
+        initially="DEFERRED",
+        use_alter=True,
+    ),
+    Index("ix_resource_type_updated", "res_type", "last_updated", "pk"),
+    Index("ix_resource_updated", "last_updated", "pk"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("prev_version", Integer, nullable=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("last_updated", UtcDateTime, nullable=False),
+    # The interaction that produced the version (history Bundle entry.request.method).
+    Column("method", String(8), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("content", JsonDocument, nullable=True),
+    CheckConstraint(
+        "(version_id = 1 AND prev_version IS NULL) OR prev_version = version_id - 1",
+        name="version_chain",
+    ),
+    CheckConstraint("deleted OR content IS NOT NULL", name="content_unless_deleted"),
+    ForeignKeyConstraint(
+        ["res_pk", "prev_version"],
+        ["resource_version.res_pk", "resource_version.version_id"],
+        name="fk_resource_version_previous",
+    ),
+    Index("ix_resource_version_type_updated", "res_type", "last_updated", "res_pk", "version_id"),
+    Index("ix_resource_version_updated", "last_updated", "res_pk", "version_id"),
+)
+
+
+def _index_table(name: str, *columns: Column[object], indexes: tuple[Index, ...]) -> Table:
+    """A search-index table: one row per extracted value of one search parameter."""
+    return Table(
+        name,
+        metadata,
+        Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(64), nullable=False),
+        *columns,
+        Index(f"ix_{name}_res", "res_pk"),
+        *indexes,
+    )
+
+
+search_token = _index_table(
+    "search_token",
+    Column("system", String(255), nullable=True),
+    Column("code", String(255), nullable=True),
+    # Normalised display/text for the :text modifier.
+    Column("text", String(512), nullable=True),
+    indexes=(Index("ix_search_token_lookup", "res_type", "param", "code", "system"),),
+)
+
+search_string = _index_table(
+    "search_string",
+    # Case- and accent-folded value for FHIR's default "starts with" matching.
+    Column("value_norm", String(512), nullable=False),
+    Column("value_exact", String(512), nullable=False),
+    indexes=(
+        Index(
+            "ix_search_string_lookup",
+            "res_type",
+            "param",
+            "value_norm",
+            postgresql_ops={"value_norm": "varchar_pattern_ops"},
+        ),
+    ),
+)
+
+search_reference = _index_table(
+    "search_reference",
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    # Absolute or canonical references that do not point into this server.
+    Column("target_url", String(1024), nullable=True),
+    # Reference.identifier, for the :identifier modifier.
+    Column("ident_system", String(255), nullable=True),
+    Column("ident_value", String(255), nullable=True),
+    indexes=(
+        Index("ix_search_reference_target", "res_type", "param", "target_id", "target_type"),
+        Index("ix_search_reference_ident", "res_type", "param", "ident_value", "ident_system"),
+        Index("ix_search_reference_reverse", "target_type", "target_id", "param"),
+    ),
+)
+
+search_date = _index_table(
+    "search_date",
+    # The value as a half-open range [low, high) honouring its precision.
+    Column("low", UtcDateTime, nullable=True),
+    Column("high", UtcDateTime, nullable=True),
+    indexes=(
+        Index("ix_search_date_low", "res_type", "param", "low"),
+        Index("ix_search_date_high", "res_type", "param", "high"),
+    ),
+)
+
+search_uri = _index_table(
+    "search_uri",
+    Column("uri", String(1024), nullable=False),
+    indexes=(Index("ix_search_uri_lookup", "res_type", "param", "uri"),),
+)
+
+# The patient compartment (R4 compartmentdefinition-patient): which patients
+# a resource belongs to. The authorization layer filters on it.
+compartment = Table(
+    "compartment",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True),
+    Column("patient_id", String(64), primary_key=True),
+    Index("ix_compartment_patient", "patient_id", "res_pk"),
+)
+
+# Service-wide secrets and markers shared by all app nodes (e.g. the cursor key).
+service_setting = Table(
+    "service_setting",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+INDEX_TABLES = {
+    "token": search_token,
+    "string": search_string,
+    "reference": search_reference,
+    "date": search_date,
+    "uri": search_uri,
+}

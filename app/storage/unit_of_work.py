@@ -1,0 +1,100 @@
+"""Storage: the engine plus units of work; the request owns the transaction.
+
+A unit of work is one database transaction: everything written in it (resource
+versions, index rows, AuditEvents) commits together or not at all
+(PRINCIPLES.md, principle 8).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.fhir.instant import format_instant, now_utc, truncate_to_millis
+from app.storage.records import SecurityPredicate, allow_all
+from app.storage.repository import Repository
+from app.storage.tables import resource, resource_version, service_setting
+
+
+class Storage:
+    """Owns the engine; hands out repositories inside transactions."""
+
+    def __init__(self, engine: AsyncEngine, *, base_url: str, settle_seconds: float) -> None:
+        self.engine = engine
+        self.base_url = base_url
+        self.settle_seconds = settle_seconds
+        self.postgres = engine.dialect.name == "postgresql"
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def setting(self, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(select(service_setting.c.value).where(service_setting.c.key == key))
+            ).scalar_one_or_none()
+
+    @asynccontextmanager
+    async def unit_of_work(
+        self, *, write: bool, security: SecurityPredicate = allow_all
+    ) -> AsyncIterator[Repository]:
+        """One transaction; commits when the block ends normally, rolls back on any error."""
+        async with self.engine.connect() as conn:
+            if write:
+                conn = await conn.execution_options(esp_write=True)
+            async with conn.begin():
+                stamp = await self._now(conn) if write else now_utc()
+                started = time.monotonic()
+                repository = Repository(conn, security=security, stamp=stamp, base_url=self.base_url)
+                yield repository
+                if write and repository.written and self.postgres:
+                    await self._restamp_if_slow(conn, repository, started)
+
+    async def _now(self, conn: AsyncConnection) -> datetime:
+        """One clock for all app nodes: the database's."""
+        if not self.postgres:
+            return now_utc()
+        value = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+        return truncate_to_millis(value)
+
+    async def _restamp_if_slow(
+        self, conn: AsyncConnection, repository: Repository, started: float
+    ) -> None:
+        """Keep the delta-pull promise: commit within settle_seconds of the stamp.
+
+        Readers sorting by _lastUpdated only see rows older than now - settle_seconds.
+        A transaction that ran long re-stamps its rows just before commit, so it can
+        never become visible behind a reader's cursor.
+        """
+        if time.monotonic() - started < self.settle_seconds / 2:
+            return
+        stamp = await self._now(conn)
+        written = repository.written
+        pks = sorted({s.pk for s in written})
+        await conn.execute(
+            update(resource)
+            .where(resource.c.pk.in_(pks), resource.c.last_updated == repository.stamp)
+            .values(last_updated=stamp)
+        )
+        for stored in written:
+            if stored.content is not None:
+                stored.content["meta"]["lastUpdated"] = format_instant(stamp)
+            stored.last_updated = stamp
+            await conn.execute(
+                update(resource_version)
+                .where(
+                    tuple_(resource_version.c.res_pk, resource_version.c.version_id)
+                    == (stored.pk, stored.version_id)
+                )
+                .values(last_updated=stamp, content=stored.content)
+            )
+        repository.stamp = stamp
