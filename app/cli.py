@@ -15,11 +15,17 @@ from app.settings import Settings, get_settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _project_root() -> Path:
+    """The folder holding alembic.ini: the working directory (containers) or the checkout."""
+    return Path.cwd() if (Path.cwd() / "alembic.ini").is_file() else ROOT
+
+
 def _alembic_config(settings: Settings) -> Any:
     from alembic.config import Config
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    root = _project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
     config.attributes["database_url"] = settings.database_url
     return config
 
@@ -90,7 +96,9 @@ async def load_bundle(settings: Settings, document: dict[str, Any]) -> dict[str,
         secret = await service.storage.setting("cursor_secret")
         service.cursor_key = (settings.cursor_secret or secret or "").encode()
         ctx = RequestContext(request_id=f"load-{uuid.uuid4().hex[:12]}")
-        result = await service.execute(ctx, FhirRequest(method="POST", body=_bundle_for_load(document)))
+        result = await service.execute(
+            ctx, FhirRequest(method="POST", body=_bundle_for_load(document))
+        )
         return result.body or {}
     finally:
         await service.storage.dispose()
@@ -103,10 +111,12 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     try:
         response = asyncio.run(load_bundle(settings, document))
     except FhirError as exc:
-        print(json.dumps({"error": exc.status, "issues": [i.to_fhir() for i in exc.issues]}, indent=2))
+        print(
+            json.dumps({"error": exc.status, "issues": [i.to_fhir() for i in exc.issues]}, indent=2)
+        )
         return 1
     statuses = [e.get("response", {}).get("status", "") for e in response.get("entry", [])]
-    print(f"loaded {len(statuses)} entries: " + ", ".join(sorted({s for s in statuses})))
+    print(f"loaded {len(statuses)} entries: " + ", ".join(sorted(set(statuses))))
     return 0
 
 

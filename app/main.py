@@ -31,7 +31,9 @@ log = logging.getLogger("esp.main")
 
 def build_service(settings: Settings) -> FhirService:
     engine = create_engine_async(settings.database_url)
-    storage = Storage(engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds)
+    storage = Storage(
+        engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds
+    )
     return FhirService(
         storage,
         cursor_key=settings.cursor_secret.encode(),
@@ -92,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         schema.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
         app.openapi_schema = schema
     return app.openapi_schema

@@ -16,7 +16,9 @@ BASE_URL = "http://testserver/fhir"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     yield from database_for(request.param, tmp_path_factory.mktemp(request.param))
 
 

@@ -32,4 +32,6 @@ def _too_large(max_bytes: int) -> FhirError:
 
 async def read_json(request: Request, settings: Settings) -> Any:
     raw = await read_body(request, settings.max_body_bytes)
-    return parse_json(raw, max_depth=settings.max_json_depth, max_array_length=settings.max_array_length)
+    return parse_json(
+        raw, max_depth=settings.max_json_depth, max_array_length=settings.max_array_length
+    )

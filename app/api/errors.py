@@ -61,7 +61,9 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "processing")
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         headers = dict(exc.headers or {})
-        return fhir_error_response(request, FhirError.of(exc.status_code, code, detail, headers=headers))
+        return fhir_error_response(
+            request, FhirError.of(exc.status_code, code, detail, headers=headers)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -45,7 +45,11 @@ def _prefer(request: Request, name: str) -> str | None:
 async def _fhir_request(request: Request, settings: Settings, **path: str | None) -> FhirRequest:
     """Everything an interaction needs from the HTTP request, read once."""
     method = request.method
-    query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k not in _CONTROL_PARAMS]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+        if k not in _CONTROL_PARAMS
+    ]
     body: Any = None
     operation = path.get("operation")
     if method == "POST" and operation == "_search":
@@ -99,11 +103,17 @@ class FhirEndpoints:
             headers["Location"] = location
             headers["Content-Location"] = location
         body = self.service.body_for(result, fhir_request)
-        return render(body, result.status, media_type=media_type, pretty=pretty_requested(request), headers=headers)
+        return render(
+            body,
+            result.status,
+            media_type=media_type,
+            pretty=pretty_requested(request),
+            headers=headers,
+        )
 
     def endpoint(self, **fixed: str) -> Callable[..., Awaitable[Response]]:
         async def typed(request: Request) -> Response:
-            params = {k: v for k, v in request.path_params.items()}
+            params = request.path_params
             return await self.respond(
                 request,
                 resource_type=fixed.get("resource_type"),
@@ -155,7 +165,18 @@ def fhir_router(service: FhirService, settings: Settings, context: ContextFactor
     endpoints = FhirEndpoints(service, settings, context)
     router = APIRouter()
     router.add_api_route(
-        "", endpoints.endpoint(), methods=["POST"], name="batch-transaction", **route_docs(None, "transaction", "POST")
+        "",
+        endpoints.endpoint(),
+        methods=["POST"],
+        name="batch-transaction",
+        **route_docs(None, "transaction", "POST"),
+    )
+    router.add_api_route(
+        "",
+        endpoints.endpoint(),
+        methods=["GET"],
+        name="search-system",
+        **route_docs(None, "search-system", "GET"),
     )
     router.add_api_route(
         "/_history",
@@ -164,6 +185,10 @@ def fhir_router(service: FhirService, settings: Settings, context: ContextFactor
         name="history-system",
         **route_docs(None, "history-system", "GET"),
     )
+    # Clients differ on whether the base URL ends in a slash; accept both.
+    router.add_api_route(
+        "/", endpoints.endpoint(), methods=["GET", "POST"], include_in_schema=False
+    )
     for spec in REGISTRY.values():
         _add_type_routes(router, endpoints, spec)
     return router
@@ -171,4 +196,3 @@ def fhir_router(service: FhirService, settings: Settings, context: ContextFactor
 
 def mount_fhir(app: FastAPI, router: APIRouter) -> None:
     app.include_router(router, prefix="/fhir")
-

@@ -29,7 +29,12 @@ def response_media_type(request: Request) -> str:
         fmt = fmt.strip().lower()
         if fmt in _FORMAT_ALIASES:
             return _FORMAT_ALIASES[fmt]
-        raise FhirError.of(406, "not-supported", f"_format={fmt} is not supported: this server speaks FHIR JSON only", "_format")
+        raise FhirError.of(
+            406,
+            "not-supported",
+            f"_format={fmt} is not supported: this server speaks FHIR JSON only",
+            "_format",
+        )
     accept = request.headers.get("accept")
     if not accept:
         return FHIR_JSON
@@ -50,11 +55,15 @@ def check_request_media_type(request: Request, allowed: set[str]) -> str:
         raise FhirError.of(
             415,
             "not-supported",
-            f"Content-Type '{media_type or '(none)'}' is not supported; use " + " or ".join(sorted(allowed)),
+            f"Content-Type '{media_type or '(none)'}' is not supported; use "
+            + " or ".join(sorted(allowed)),
         )
     for parameter in header.split(";")[1:]:
         name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
             raise FhirError.of(415, "not-supported", "FHIR JSON must be UTF-8 encoded")
     return media_type
 
@@ -74,13 +83,15 @@ def render(
     if body is None:
         return Response(status_code=status, headers=headers)
     content = orjson.dumps(_ordered(body), option=orjson.OPT_INDENT_2 if pretty else 0)
-    return Response(content, status_code=status, media_type=f"{media_type}; charset=utf-8", headers=headers)
+    return Response(
+        content, status_code=status, media_type=f"{media_type}; charset=utf-8", headers=headers
+    )
 
 
 def _ordered(resource: dict[str, Any]) -> dict[str, Any]:
     """resourceType, id and meta first (the FHIR JSON convention; JSONB reorders keys)."""
     if "resourceType" not in resource:
         return resource
-    head = {k: resource[k] for k in ("resourceType", "id", "meta") if k in resource}
+    head: dict[str, Any] = {k: resource[k] for k in ("resourceType", "id", "meta") if k in resource}
     head.update(resource)
     return head

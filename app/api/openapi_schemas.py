@@ -58,6 +58,7 @@ _SUMMARIES = {
     "vread": ("Read one version of a {t}", None),
     "transaction": ("Process a batch or transaction Bundle", "Bundle"),
     "history-system": ("History of all resources", "Bundle"),
+    "search-system": ("Search several types (_type) at once", "Bundle"),
 }
 
 
@@ -81,7 +82,11 @@ def route_docs(resource_type: str | None, interaction: str, method: str) -> dict
     elif method == "PATCH":
         extra["requestBody"] = {
             "required": True,
-            "content": {"application/json-patch+json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+            "content": {
+                "application/json-patch+json": {
+                    "schema": {"type": "array", "items": {"type": "object"}}
+                }
+            },
         }
     elif interaction == "search" and method == "POST":
         extra["requestBody"] = {

@@ -35,12 +35,19 @@ def system_router(storage: Storage, capability: Callable[[], dict[str, Any]]) ->
         responses={
             200: {
                 "content": {
-                    "application/fhir+json": {"schema": {"$ref": "#/components/schemas/CapabilityStatement"}}
+                    "application/fhir+json": {
+                        "schema": {"$ref": "#/components/schemas/CapabilityStatement"}
+                    }
                 }
             }
         },
     )
     async def metadata(request: Request) -> Response:
-        return render(capability(), 200, media_type=response_media_type(request), pretty=pretty_requested(request))
+        return render(
+            capability(),
+            200,
+            media_type=response_media_type(request),
+            pretty=pretty_requested(request),
+        )
 
     return router

@@ -85,7 +85,11 @@ def capability_statement(
         {"code": "search-system"},
     ]
     rest["searchParam"] = [
-        {"name": "_type", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-type"}
+        {
+            "name": "_type",
+            "type": "token",
+            "definition": "http://hl7.org/fhir/SearchParameter/Resource-type",
+        }
     ]
     if operations:
         rest["operation"] = [dict(op) for op in operations]
@@ -102,4 +106,3 @@ def capability_statement(
         "patchFormat": ["application/json-patch+json"],
         "rest": [rest],
     }
-

@@ -84,9 +84,7 @@ def operation_outcome(issues: Iterable[Issue], *, id_: str | None = None) -> dic
     outcome: dict[str, Any] = {"resourceType": "OperationOutcome"}
     if id_:
         outcome["id"] = id_
-    outcome["issue"] = [i.to_fhir() for i in issues] or [
-        information("All OK").to_fhir()
-    ]
+    outcome["issue"] = [i.to_fhir() for i in issues] or [information("All OK").to_fhir()]
     return outcome
 
 
@@ -114,7 +112,9 @@ class FhirError(Exception):
         return cls(status, [error(code, diagnostics, expression, rule)], headers or {})
 
 
-def bad_request(diagnostics: str, expression: str | None = None, rule: str | None = None) -> FhirError:
+def bad_request(
+    diagnostics: str, expression: str | None = None, rule: str | None = None
+) -> FhirError:
     return FhirError.of(400, "invalid", diagnostics, expression, rule)
 
 

@@ -74,8 +74,7 @@ _STORED = {
 
 REGISTRY: dict[str, ResourceTypeSpec] = {
     **{
-        name: ResourceTypeSpec(name, READ_WRITE, documentation=doc)
-        for name, doc in _STORED.items()
+        name: ResourceTypeSpec(name, READ_WRITE, documentation=doc) for name, doc in _STORED.items()
     },
     "AuditEvent": ResourceTypeSpec(
         "AuditEvent",

@@ -35,7 +35,14 @@ _REQUIRED_CONCEPT_BINDINGS: dict[tuple[str, str], tuple[str, frozenset[str]]] = 
     ("Condition", "verificationStatus"): (
         "http://terminology.hl7.org/CodeSystem/condition-ver-status",
         frozenset(
-            {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
+            {
+                "unconfirmed",
+                "provisional",
+                "differential",
+                "confirmed",
+                "refuted",
+                "entered-in-error",
+            }
         ),
     ),
 }
@@ -106,9 +113,7 @@ def _pydantic_path(resource_type: str, loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _walk(
-    data: Any, model: type[BaseModel], path: str, owner: str
-) -> Iterator[Issue]:
+def _walk(data: Any, model: type[BaseModel], path: str, owner: str) -> Iterator[Issue]:
     if not isinstance(data, dict):
         return
     elements = _elements(model)
@@ -119,15 +124,18 @@ def _walk(
         items = value if isinstance(value, list) else [value]
         for index, item in enumerate(items):
             item_path = f"{path}.{key}[{index}]" if isinstance(value, list) else f"{path}.{key}"
-            if element.enum_values is not None and isinstance(item, str):
-                if item not in element.enum_values:
-                    yield error(
-                        "code-invalid",
-                        f"'{item}' is not a valid code for {item_path}: expected one of "
-                        + ", ".join(sorted(element.enum_values)),
-                        item_path,
-                        rule="required-binding",
-                    )
+            if (
+                element.enum_values is not None
+                and isinstance(item, str)
+                and item not in element.enum_values
+            ):
+                yield error(
+                    "code-invalid",
+                    f"'{item}' is not a valid code for {item_path}: expected one of "
+                    + ", ".join(sorted(element.enum_values)),
+                    item_path,
+                    rule="required-binding",
+                )
             if element.reference_types is not None and isinstance(item, dict):
                 yield from _check_reference(item, element.reference_types, item_path)
             if element.child is not None:
@@ -216,7 +224,9 @@ def validate_resource(data: Any, expected_type: str | None = None) -> list[Issue
     if model is None:
         return [error("not-supported", f"Unknown resource type '{resource_type}'", "resourceType")]
     if "id" in data and not (isinstance(data["id"], str) and is_valid_id(data["id"])):
-        return [error("value", "id must be 1-64 characters of A-Z a-z 0-9 - .", f"{resource_type}.id")]
+        return [
+            error("value", "id must be 1-64 characters of A-Z a-z 0-9 - .", f"{resource_type}.id")
+        ]
     try:
         model.model_validate(data)
     except ValidationError as exc:

@@ -78,8 +78,12 @@ def _patch_body(raw: dict[str, Any], where: str) -> Any:
         try:
             return orjson.loads(base64.b64decode(resource.get("data", "")))
         except (ValueError, orjson.JSONDecodeError):
-            raise bad_request("The Binary does not hold a JSON Patch", f"{where}.resource") from None
-    raise bad_request("A PATCH entry needs a Binary resource holding a JSON Patch", f"{where}.resource")
+            raise bad_request(
+                "The Binary does not hold a JSON Patch", f"{where}.resource"
+            ) from None
+    raise bad_request(
+        "A PATCH entry needs a Binary resource holding a JSON Patch", f"{where}.resource"
+    )
 
 
 def _entry_path(expression: str, index: int) -> str:
@@ -165,14 +169,18 @@ async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str
     return mapping
 
 
-async def _conditional_target(repo: Repository, resource_type: str, query: str | None) -> str | None:
+async def _conditional_target(
+    repo: Repository, resource_type: str, query: str | None
+) -> str | None:
     if not query:
         return None
     criteria = parse_qsl(query.lstrip("?"), keep_blank_values=True)
     await repo.lock_criteria(resource_type, criteria)
     matches = await repo.find(resource_type, criteria, limit=2)
     if len(matches) > 1:
-        raise FhirError.of(412, "multiple-matches", f"{resource_type}?{query} matches several resources")
+        raise FhirError.of(
+            412, "multiple-matches", f"{resource_type}?{query} matches several resources"
+        )
     return matches[0][1] if matches else None
 
 

@@ -27,7 +27,9 @@ class ConformanceResources:
     def read(self, req: FhirRequest) -> Result:
         found = self._by_type.get(req.resource_type or "", {}).get(req.resource_id or "")
         if found is None:
-            raise FhirError.of(404, "not-found", f"{req.resource_type}/{req.resource_id} is not known")
+            raise FhirError.of(
+                404, "not-found", f"{req.resource_type}/{req.resource_id} is not known"
+            )
         return Result(200, body=found)
 
     def search(self, req: FhirRequest, base_url: str) -> Result:
@@ -38,11 +40,14 @@ class ConformanceResources:
             base_name, _, modifier = name.partition(":")
             element = _PARAMS.get(base_name)
             if element is None or modifier not in ("", "exact"):
-                raise bad_request(f"Unknown search parameter '{name}' for {req.resource_type}", name)
+                raise bad_request(
+                    f"Unknown search parameter '{name}' for {req.resource_type}", name
+                )
             wanted = value.split(",")
             if base_name == "name" and not modifier:
                 matches = [
-                    m for m in matches
+                    m
+                    for m in matches
                     if any(str(m.get("name", "")).lower().startswith(w.lower()) for w in wanted)
                 ]
             else:
@@ -57,11 +62,13 @@ class ConformanceResources:
         ]
         return Result(
             200,
-            body=bundle("searchset", entries, total=len(entries), link=links(self=page_url(base_url, req))),
+            body=bundle(
+                "searchset", entries, total=len(entries), link=links(self=page_url(base_url, req))
+            ),
         )
 
     def profiles_by_type(self) -> dict[str, list[str]]:
-        """Our StructureDefinitions' URLs per constrained type (CapabilityStatement.supportedProfile)."""
+        """Our StructureDefinition URLs per type (CapabilityStatement.supportedProfile)."""
         result: dict[str, list[str]] = {}
         for sd in self._by_type.get("StructureDefinition", {}).values():
             if sd.get("kind") == "resource" and sd.get("type") and sd.get("url"):

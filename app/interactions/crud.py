@@ -62,7 +62,9 @@ class CrudHandlers:
             )
             if existing_id is not None:
                 # R4 http.html#ccreate: one match → the existing resource, 200, nothing stored.
-                return Result(200, stored=await repo.read(resource_type, existing_id), location=True)
+                return Result(
+                    200, stored=await repo.read(resource_type, existing_id), location=True
+                )
         # resource_id is set only for transaction entries whose id was assigned up front.
         stored = await repo.create(content, resource_id=req.resource_id)
         return Result(201, stored=stored, location=True)
@@ -127,7 +129,9 @@ class CrudHandlers:
         if_match = _if_match(req)
         if if_match is not None and if_match != current.version_id:
             raise FhirError.of(
-                412, "conflict", f"If-Match version {if_match} is stale: current is {current.version_id}"
+                412,
+                "conflict",
+                f"If-Match version {if_match} is stale: current is {current.version_id}",
             )
         patched = _apply_patch(current.content or {}, req.body)
         if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
@@ -160,7 +164,9 @@ def _id(req: FhirRequest) -> str:
 
 
 def _matches_etag(header: str, stored: StoredResource) -> bool:
-    return any(tag.strip() in (stored.etag, f'"{stored.version_id}"', "*") for tag in header.split(","))
+    return any(
+        tag.strip() in (stored.etag, f'"{stored.version_id}"', "*") for tag in header.split(",")
+    )
 
 
 def _apply_patch(content: dict[str, Any], operations: Any) -> dict[str, Any]:
@@ -171,7 +177,12 @@ def _apply_patch(content: dict[str, Any], operations: Any) -> dict[str, Any]:
         result = patch.apply(copy.deepcopy(content))
     except jsonpatch.JsonPatchTestFailed as exc:
         raise FhirError.of(422, "processing", f"JSON Patch test failed: {exc}") from None
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        KeyError,
+    ) as exc:
         raise FhirError.of(400, "invalid", f"Invalid JSON Patch: {exc}", "Patch") from None
     if not isinstance(result, dict):
         raise bad_request("The patched document is not a resource", "Patch")

@@ -91,5 +91,7 @@ def _with_path(request: FhirRequest, segments: list[str], url: str) -> FhirReque
             version=rest[2] if len(rest) == 3 else None,
         )
     if rest[1].startswith("$") and len(rest) == 2:
-        return replace(request, resource_type=resource_type, resource_id=resource_id, operation=rest[1])
+        return replace(
+            request, resource_type=resource_type, resource_id=resource_id, operation=rest[1]
+        )
     raise bad_request(f"Unsupported request URL '{url}'")

@@ -15,6 +15,7 @@ from app.interactions.context import RequestContext
 from app.interactions.crud import CrudHandlers
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
+from app.interactions.search import search
 from app.interactions.writes import ProfileValidator
 from app.storage.records import SecurityPredicate, allow_all
 from app.storage.repository import Repository
@@ -87,18 +88,26 @@ class FhirService:
         if req.resource_type is None:
             if method in ("GET", "HEAD") and op == "_history":
                 return self._history, Interaction.HISTORY_TYPE
+            if method in ("GET", "HEAD") and op is None:
+                return self._search, Interaction.SEARCH_TYPE
             raise FhirError.of(404, "not-supported", "Unsupported system-level request")
         spec = spec_for(req.resource_type)
         if spec is None:
-            raise FhirError.of(404, "not-supported", f"Resource type '{req.resource_type}' is not supported")
+            raise FhirError.of(
+                404, "not-supported", f"Resource type '{req.resource_type}' is not supported"
+            )
         handler, interaction = self._route_typed(req, method, op)
         if not spec.supports(interaction):
             raise FhirError.of(
-                405, "not-supported", f"{interaction.value} is not supported for {req.resource_type}"
+                405,
+                "not-supported",
+                f"{interaction.value} is not supported for {req.resource_type}",
             )
         return handler, interaction
 
-    def _route_typed(self, req: FhirRequest, method: str, op: str | None) -> tuple[Handler, Interaction]:
+    def _route_typed(
+        self, req: FhirRequest, method: str, op: str | None
+    ) -> tuple[Handler, Interaction]:
         has_id = req.resource_id is not None
         if method in ("GET", "HEAD"):
             if op == "_history":
@@ -108,7 +117,11 @@ class FhirService:
                     return self._history, Interaction.HISTORY_INSTANCE
                 return self.crud.vread, Interaction.VREAD
             if op is None:
-                return (self.crud.read, Interaction.READ) if has_id else (self._search, Interaction.SEARCH_TYPE)
+                return (
+                    (self.crud.read, Interaction.READ)
+                    if has_id
+                    else (self._search, Interaction.SEARCH_TYPE)
+                )
         elif method == "POST":
             if op == "_search" and not has_id:
                 return self._search, Interaction.SEARCH_TYPE
@@ -126,7 +139,9 @@ class FhirService:
     # -- interactions that need service-wide settings ---------------------------
 
     def _conformance(self, req: FhirRequest) -> Result:
-        if req.method not in ("GET", "HEAD") and not (req.method == "POST" and req.operation == "_search"):
+        if req.method not in ("GET", "HEAD") and not (
+            req.method == "POST" and req.operation == "_search"
+        ):
             raise FhirError.of(405, "not-supported", f"{req.resource_type} is read-only")
         if req.resource_id is not None and req.operation is None:
             return self.conformance.read(req)
@@ -135,9 +150,14 @@ class FhirService:
         raise FhirError.of(405, "not-supported", f"Unsupported request on {req.resource_type}")
 
     async def _history(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
-        if req.resource_type and req.resource_id:
-            if await repo.current_head(req.resource_type, req.resource_id) is None:
-                raise FhirError.of(404, "not-found", f"{req.resource_type}/{req.resource_id} is not known")
+        if (
+            req.resource_type
+            and req.resource_id
+            and await repo.current_head(req.resource_type, req.resource_id) is None
+        ):
+                raise FhirError.of(
+                    404, "not-found", f"{req.resource_type}/{req.resource_id} is not known"
+                )
         return await history.history(
             repo,
             req,
@@ -147,9 +167,7 @@ class FhirService:
         )
 
     async def _search(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
-        from app.interactions.search import search
-
-        return await search(repo, ctx, req, self)
+        return await search(repo, req, self)
 
     async def _bundle(self, ctx: RequestContext, req: FhirRequest) -> Result:
         body = req.body
@@ -164,8 +182,12 @@ class FhirService:
                 413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle"
             )
         if kind == "transaction":
-            async with self.storage.unit_of_work(write=True, security=self.security_for(ctx, req)) as repo:
-                response = await bundles.run_transaction(repo, ctx, body, req, self.handle, self.render_entry)
+            async with self.storage.unit_of_work(
+                write=True, security=self.security_for(ctx, req)
+            ) as repo:
+                response = await bundles.run_transaction(
+                    repo, ctx, body, req, self.handle, self.render_entry
+                )
             return Result(200, body=response)
         if kind == "batch":
             response = await bundles.run_batch(
@@ -185,7 +207,9 @@ class FhirService:
         if req.prefer_return == "minimal":
             return None
         if req.prefer_return == "OperationOutcome":
-            return operation_outcome([information(f"{req.method} {result.stored.reference} succeeded")])
+            return operation_outcome(
+                [information(f"{req.method} {result.stored.reference} succeeded")]
+            )
         return result.stored.content
 
     def location(self, result: Result) -> str | None:

@@ -18,7 +18,9 @@ class ProfileValidator(Protocol):
 def check_type_writable(resource_type: str) -> None:
     spec = spec_for(resource_type)
     if spec is None:
-        raise FhirError.of(404, "not-supported", f"Resource type '{resource_type}' is not supported")
+        raise FhirError.of(
+            404, "not-supported", f"Resource type '{resource_type}' is not supported"
+        )
     if not spec.writable:
         reason = "written only by the server" if spec.server_written else "read-only"
         raise FhirError.of(405, "not-supported", f"{resource_type} is {reason}")
@@ -37,7 +39,9 @@ def prepare_content(
     if url_id is not None:
         body_id = content.get("id")
         if body_id is None:
-            raise FhirError.of(400, "required", "The resource must carry the id of the URL", f"{resource_type}.id")
+            raise FhirError.of(
+                400, "required", "The resource must carry the id of the URL", f"{resource_type}.id"
+            )
         if body_id != url_id:
             raise FhirError.of(
                 400,

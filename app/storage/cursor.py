@@ -29,7 +29,9 @@ def decode_cursor(token: str, key: bytes, *, parameter: str = "_cursor") -> dict
     mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
     expected = hmac.new(key, body, hashlib.sha256).digest()[:_MAC_BYTES]
     if not hmac.compare_digest(mac, expected):
-        raise bad_request("The paging cursor was altered or is not from this server", parameter, "cursor")
+        raise bad_request(
+            "The paging cursor was altered or is not from this server", parameter, "cursor"
+        )
     payload = orjson.loads(body)
     if not isinstance(payload, dict):
         raise bad_request("The paging cursor is malformed", parameter, "cursor")

@@ -72,10 +72,9 @@ def create_engine_async(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(parsed, **kwargs)
         _configure_sqlite(engine.sync_engine)
         return engine
-    engine = create_async_engine(
+    return create_async_engine(
         parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **kwargs
     )
-    return engine
 
 
 def create_engine_sync(url: str) -> Engine:

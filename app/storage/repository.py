@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Select, and_, literal_column, or_, select, text, update
@@ -45,7 +45,9 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def with_meta(content: dict[str, Any], resource_id: str, version: int, stamp: datetime) -> dict[str, Any]:
+def with_meta(
+    content: dict[str, Any], resource_id: str, version: int, stamp: datetime
+) -> dict[str, Any]:
     """A copy of `content` with the server-owned id, meta.versionId and meta.lastUpdated."""
     result = {"resourceType": content["resourceType"], "id": resource_id}
     meta = dict(content.get("meta") or {})
@@ -68,10 +70,12 @@ class Repository:
         security: SecurityPredicate,
         stamp: datetime,
         base_url: str,
+        clock: Callable[[], Awaitable[datetime]] | None = None,
     ) -> None:
         self.conn = conn
         self.security = security
         self.stamp = stamp
+        self._clock = clock
         self.base_url = base_url
         self.written: list[StoredResource] = []
         self._postgres = conn.dialect.name == "postgresql"
@@ -162,7 +166,12 @@ class Repository:
         else:
             # System-level history: each row is checked by its own type's predicate.
             statement = statement.where(
-                or_(*(and_(v.c.res_type == t, self.security(t, resource)) for t in sorted(STORED_TYPES)))
+                or_(
+                    *(
+                        and_(v.c.res_type == t, self.security(t, resource))
+                        for t in sorted(STORED_TYPES)
+                    )
+                )
             )
         if query.resource_id is not None:
             statement = statement.where(v.c.res_id == query.resource_id)
@@ -247,9 +256,7 @@ class Repository:
         resource_id = resource_id or _new_id()
         pk = await self._insert_head(resource_type, resource_id)
         if pk is None:
-            raise FhirError.of(
-                409, "duplicate", f"{resource_type}/{resource_id} already exists"
-            )
+            raise FhirError.of(409, "duplicate", f"{resource_type}/{resource_id} already exists")
         return await self._write_version(pk, resource_type, resource_id, 1, content, method)
 
     async def update(
@@ -268,21 +275,31 @@ class Repository:
             if head is None:
                 if if_match is not None:
                     raise FhirError.of(
-                        412, "conflict", f"If-Match given but {resource_type}/{resource_id} does not exist"
+                        412,
+                        "conflict",
+                        f"If-Match given but {resource_type}/{resource_id} does not exist",
                     )
                 if not allow_create:
-                    raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
+                    raise FhirError.of(
+                        404, "not-found", f"{resource_type}/{resource_id} is not known"
+                    )
                 pk = await self._insert_head(resource_type, resource_id)
                 if pk is None:
                     continue  # created concurrently: update it instead
-                created = await self._write_version(pk, resource_type, resource_id, 1, content, method)
+                created = await self._write_version(
+                    pk, resource_type, resource_id, 1, content, method
+                )
                 return created, True
             pk, version, _deleted = head
             self._check_if_match(resource_type, resource_id, version, if_match)
-            stored = await self._next_version(pk, resource_type, resource_id, version, content, method)
+            stored = await self._next_version(
+                pk, resource_type, resource_id, version, content, method
+            )
             if stored is not None:
                 return stored, False
-        raise FhirError.of(409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry")
+        raise FhirError.of(
+            409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry"
+        )
 
     async def delete(
         self, resource_type: str, resource_id: str, *, if_match: int | None = None
@@ -296,12 +313,18 @@ class Repository:
             self._check_if_match(resource_type, resource_id, version, if_match)
             if deleted:
                 return None
-            stored = await self._next_version(pk, resource_type, resource_id, version, None, "DELETE")
+            stored = await self._next_version(
+                pk, resource_type, resource_id, version, None, "DELETE"
+            )
             if stored is not None:
                 return stored
-        raise FhirError.of(409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry")
+        raise FhirError.of(
+            409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry"
+        )
 
-    async def current_head(self, resource_type: str, resource_id: str) -> tuple[int, int, bool] | None:
+    async def current_head(
+        self, resource_type: str, resource_id: str
+    ) -> tuple[int, int, bool] | None:
         """(pk, version, deleted) of the visible current version, without content."""
         query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
@@ -312,7 +335,9 @@ class Repository:
     # -- internals -----------------------------------------------------------
 
     @staticmethod
-    def _check_if_match(resource_type: str, resource_id: str, version: int, if_match: int | None) -> None:
+    def _check_if_match(
+        resource_type: str, resource_id: str, version: int, if_match: int | None
+    ) -> None:
         if if_match is not None and if_match != version:
             raise FhirError.of(
                 412,
@@ -320,14 +345,24 @@ class Repository:
                 f"If-Match version {if_match} is stale: {resource_type}/{resource_id} is at version {version}",
             )
 
-    async def _lock_head(self, resource_type: str, resource_id: str) -> tuple[int, int, bool] | None:
-        query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
-            resource.c.res_type == resource_type, resource.c.res_id == resource_id
-        )
+    async def _lock_head(
+        self, resource_type: str, resource_id: str
+    ) -> tuple[int, int, bool] | None:
+        """Lock the head row (PostgreSQL); keep this transaction's stamp after its last version's."""
+        query = select(
+            resource.c.pk, resource.c.version_id, resource.c.deleted, resource.c.last_updated
+        ).where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
         if self._postgres:
             query = query.with_for_update()
         row = (await self.conn.execute(query)).first()
-        return None if row is None else (row.pk, row.version_id, row.deleted)
+        if row is None:
+            return None
+        if row.last_updated >= self.stamp:
+            # We waited for a writer that stamped later than we did: versions must not
+            # go back in time, so take a fresh stamp (that writer has committed by now).
+            fresh = await self._clock() if self._clock else self.stamp
+            self.stamp = max(fresh, row.last_updated + timedelta(milliseconds=1))
+        return (row.pk, row.version_id, row.deleted)
 
     async def _insert_head(self, resource_type: str, resource_id: str) -> int | None:
         values = {
@@ -344,7 +379,8 @@ class Repository:
             .on_conflict_do_nothing(index_elements=["res_type", "res_id"])
             .returning(resource.c.pk)
         )
-        return (await self.conn.execute(statement)).scalar_one_or_none()
+        pk: int | None = (await self.conn.execute(statement)).scalar_one_or_none()
+        return pk
 
     async def _next_version(
         self,
@@ -363,7 +399,9 @@ class Repository:
         )
         if moved.rowcount != 1:
             return None
-        return await self._write_version(pk, resource_type, resource_id, version + 1, content, method)
+        return await self._write_version(
+            pk, resource_type, resource_id, version + 1, content, method
+        )
 
     async def _write_version(
         self,
@@ -390,11 +428,16 @@ class Repository:
                 content=stored_content,
             )
         )
-        await indexer.write_index(
-            self.conn, pk, resource_type, stored_content, replace=version > 1
-        )
+        await indexer.write_index(self.conn, pk, resource_type, stored_content, replace=version > 1)
         stored = StoredResource(
-            resource_type, resource_id, version, self.stamp, content is None, stored_content, method, pk
+            resource_type,
+            resource_id,
+            version,
+            self.stamp,
+            content is None,
+            stored_content,
+            method,
+            pk,
         )
         self.written.append(stored)
         return stored

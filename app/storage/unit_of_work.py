@@ -40,7 +40,9 @@ class Storage:
     async def setting(self, key: str) -> str | None:
         async with self.engine.connect() as conn:
             return (
-                await conn.execute(select(service_setting.c.value).where(service_setting.c.key == key))
+                await conn.execute(
+                    select(service_setting.c.value).where(service_setting.c.key == key)
+                )
             ).scalar_one_or_none()
 
     @asynccontextmanager
@@ -54,7 +56,13 @@ class Storage:
             async with conn.begin():
                 stamp = await self._now(conn) if write else now_utc()
                 started = time.monotonic()
-                repository = Repository(conn, security=security, stamp=stamp, base_url=self.base_url)
+                repository = Repository(
+                    conn,
+                    security=security,
+                    stamp=stamp,
+                    base_url=self.base_url,
+                    clock=lambda: self._now(conn),
+                )
                 yield repository
                 if write and repository.written and self.postgres:
                     await self._restamp_if_slow(conn, repository, started)
@@ -81,9 +89,7 @@ class Storage:
         written = repository.written
         pks = sorted({s.pk for s in written})
         await conn.execute(
-            update(resource)
-            .where(resource.c.pk.in_(pks), resource.c.last_updated == repository.stamp)
-            .values(last_updated=stamp)
+            update(resource).where(resource.c.pk.in_(pks)).values(last_updated=stamp)
         )
         for stored in written:
             if stored.content is not None:

@@ -25,18 +25,28 @@ def _discharge_bundle(cpr: str) -> dict:
             {
                 "fullUrl": "urn:uuid:0c3a5d2e-0000-4000-8000-000000000002",
                 "resource": patient(cpr),
-                "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={CPR_SYSTEM}|{cpr}"},
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={CPR_SYSTEM}|{cpr}",
+                },
             },
             {
                 "fullUrl": "urn:uuid:0c3a5d2e-0000-4000-8000-000000000003",
                 "resource": organization(),
-                "request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:oid:1.2.208.176.1.1|123456789012345"},
+                "request": {
+                    "method": "POST",
+                    "url": "Organization",
+                    "ifNoneExist": "identifier=urn:oid:1.2.208.176.1.1|123456789012345",
+                },
             },
         ],
     }
 
 
-def test_transaction_resolves_urn_uuid_references_and_reports_each_entry(client: TestClient) -> None:
+def test_transaction_resolves_urn_uuid_references_and_reports_each_entry(
+    client: TestClient,
+) -> None:
     cpr = unique_cpr()
     response = client.post("/fhir", json=_discharge_bundle(cpr), headers=FHIR_JSON)
     assert response.status_code == 200, response.text
@@ -46,7 +56,10 @@ def test_transaction_resolves_urn_uuid_references_and_reports_each_entry(client:
     assert statuses == ["201 Created"] * 3
     plan = body["entry"][0]["resource"]
     patient_location = body["entry"][1]["response"]["location"]
-    assert plan["subject"]["reference"] == "Patient/" + patient_location.split("/Patient/")[1].split("/")[0]
+    assert (
+        plan["subject"]["reference"]
+        == "Patient/" + patient_location.split("/Patient/")[1].split("/")[0]
+    )
     assert plan["author"]["reference"].startswith("Organization/")
     assert all(e["response"]["etag"] == 'W/"1"' for e in body["entry"])
     stored = client.get(f"/fhir/CarePlan/{plan['id']}").json()
@@ -67,7 +80,10 @@ def test_transaction_with_unresolvable_urn_uuid_fails_whole(client: TestClient) 
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": careplan(patient_ref="urn:uuid:nowhere"), "request": {"method": "POST", "url": "CarePlan"}},
+            {
+                "resource": careplan(patient_ref="urn:uuid:nowhere"),
+                "request": {"method": "POST", "url": "CarePlan"},
+            },
         ],
     }
     response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
@@ -98,8 +114,14 @@ def test_transaction_with_two_entries_for_one_resource_fails(client: TestClient)
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": {**patient(), "id": "dup"}, "request": {"method": "PUT", "url": "Patient/dup"}},
-            {"resource": {**patient(), "id": "dup"}, "request": {"method": "PUT", "url": "Patient/dup"}},
+            {
+                "resource": {**patient(), "id": "dup"},
+                "request": {"method": "PUT", "url": "Patient/dup"},
+            },
+            {
+                "resource": {**patient(), "id": "dup"},
+                "request": {"method": "PUT", "url": "Patient/dup"},
+            },
         ],
     }
     assert client.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 400
@@ -127,7 +149,10 @@ def test_transaction_conditional_update_inside(client: TestClient) -> None:
     body = client.post("/fhir", json=bundle, headers=FHIR_JSON).json()
     assert body["entry"][0]["response"]["status"] == "200 OK"
     assert body["entry"][0]["resource"]["meta"]["versionId"] == "2"
-    assert body["entry"][1]["resource"]["subject"]["reference"] == f"Patient/{body['entry'][0]['resource']['id']}"
+    assert (
+        body["entry"][1]["resource"]["subject"]["reference"]
+        == f"Patient/{body['entry'][0]['resource']['id']}"
+    )
 
 
 def test_batch_processes_entries_independently(client: TestClient) -> None:
@@ -136,7 +161,10 @@ def test_batch_processes_entries_independently(client: TestClient) -> None:
         "type": "batch",
         "entry": [
             {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
-            {"resource": careplan(status="bogus"), "request": {"method": "POST", "url": "CarePlan"}},
+            {
+                "resource": careplan(status="bogus"),
+                "request": {"method": "POST", "url": "CarePlan"},
+            },
             {"request": {"method": "GET", "url": "Patient/unknown"}},
         ],
     }
@@ -146,12 +174,16 @@ def test_batch_processes_entries_independently(client: TestClient) -> None:
     assert response.json()["type"] == "batch-response"
     assert entries[0]["response"]["status"] == "201 Created"
     assert entries[1]["response"]["status"].startswith("400")
-    assert entries[1]["response"]["outcome"]["issue"][0]["expression"] == ["Bundle.entry[1].resource.status"]
+    assert entries[1]["response"]["outcome"]["issue"][0]["expression"] == [
+        "Bundle.entry[1].resource.status"
+    ]
     assert entries[2]["response"]["status"].startswith("404")
 
 
 def test_bundle_of_other_type_is_400(client: TestClient) -> None:
-    response = client.post("/fhir", json={"resourceType": "Bundle", "type": "collection"}, headers=FHIR_JSON)
+    response = client.post(
+        "/fhir", json={"resourceType": "Bundle", "type": "collection"}, headers=FHIR_JSON
+    )
     assert response.status_code == 400
 
 
@@ -160,13 +192,19 @@ def test_patch_entry_in_transaction_uses_binary(client: TestClient) -> None:
     import json
 
     plan = client.post("/fhir/CarePlan", json=careplan(), headers=FHIR_JSON).json()
-    patch = base64.b64encode(json.dumps([{"op": "replace", "path": "/status", "value": "completed"}]).encode()).decode()
+    patch = base64.b64encode(
+        json.dumps([{"op": "replace", "path": "/status", "value": "completed"}]).encode()
+    ).decode()
     bundle = {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
             {
-                "resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": patch},
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/json-patch+json",
+                    "data": patch,
+                },
                 "request": {"method": "PATCH", "url": f"CarePlan/{plan['id']}"},
             }
         ],

@@ -28,7 +28,9 @@ def test_conditional_create_with_several_matches_is_412(client: TestClient) -> N
     cpr = unique_cpr()
     client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
     client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
-    response = client.post("/fhir/Patient", json=patient(cpr), headers={**FHIR_JSON, "If-None-Exist": _criteria(cpr)})
+    response = client.post(
+        "/fhir/Patient", json=patient(cpr), headers={**FHIR_JSON, "If-None-Exist": _criteria(cpr)}
+    )
     assert response.status_code == 412
 
 
@@ -36,7 +38,11 @@ def test_conditional_update_no_match_creates_one_match_updates(client: TestClien
     cpr = unique_cpr()
     created = client.put(f"/fhir/Patient?{_criteria(cpr)}", json=patient(cpr), headers=FHIR_JSON)
     assert created.status_code == 201
-    updated = client.put(f"/fhir/Patient?{_criteria(cpr)}", json={**patient(cpr), "gender": "other"}, headers=FHIR_JSON)
+    updated = client.put(
+        f"/fhir/Patient?{_criteria(cpr)}",
+        json={**patient(cpr), "gender": "other"},
+        headers=FHIR_JSON,
+    )
     assert updated.status_code == 200
     assert updated.json()["id"] == created.json()["id"]
     assert updated.json()["meta"]["versionId"] == "2"
@@ -46,7 +52,12 @@ def test_conditional_update_with_several_matches_is_412(client: TestClient) -> N
     cpr = unique_cpr()
     client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
     client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
-    assert client.put(f"/fhir/Patient?{_criteria(cpr)}", json=patient(cpr), headers=FHIR_JSON).status_code == 412
+    assert (
+        client.put(
+            f"/fhir/Patient?{_criteria(cpr)}", json=patient(cpr), headers=FHIR_JSON
+        ).status_code
+        == 412
+    )
 
 
 def test_conditional_delete_zero_one_many(client: TestClient) -> None:
@@ -65,7 +76,9 @@ def test_json_patch_applies_and_validates(client: TestClient) -> None:
     created = client.post("/fhir/CarePlan", json=careplan(), headers=FHIR_JSON).json()
     ops = [{"op": "replace", "path": "/status", "value": "completed"}]
     response = client.patch(
-        f"/fhir/CarePlan/{created['id']}", json=ops, headers={"Content-Type": "application/json-patch+json"}
+        f"/fhir/CarePlan/{created['id']}",
+        json=ops,
+        headers={"Content-Type": "application/json-patch+json"},
     )
     assert response.status_code == 200
     assert response.json()["status"] == "completed"
@@ -78,7 +91,9 @@ def test_json_patch_producing_an_invalid_resource_is_rejected(client: TestClient
     created = client.post("/fhir/CarePlan", json=careplan(), headers=FHIR_JSON).json()
     ops = [{"op": "replace", "path": "/status", "value": "bogus"}]
     response = client.patch(
-        f"/fhir/CarePlan/{created['id']}", json=ops, headers={"Content-Type": "application/json-patch+json"}
+        f"/fhir/CarePlan/{created['id']}",
+        json=ops,
+        headers={"Content-Type": "application/json-patch+json"},
     )
     assert response.status_code == 400
     assert response.json()["issue"][0]["expression"] == ["CarePlan.status"]

@@ -10,10 +10,16 @@ FHIR_JSON = "application/fhir+json"
 
 
 def _create(client: TestClient, resource: dict, **headers: str):
-    return client.post(f"/fhir/{resource['resourceType']}", json=resource, headers={"Content-Type": FHIR_JSON, **headers})
+    return client.post(
+        f"/fhir/{resource['resourceType']}",
+        json=resource,
+        headers={"Content-Type": FHIR_JSON, **headers},
+    )
 
 
-def test_create_assigns_id_and_answers_201_with_location_etag_last_modified(client: TestClient) -> None:
+def test_create_assigns_id_and_answers_201_with_location_etag_last_modified(
+    client: TestClient,
+) -> None:
     response = _create(client, patient())
     assert response.status_code == 201
     body = response.json()
@@ -77,14 +83,21 @@ def test_update_as_create_with_client_id_answers_201(client: TestClient) -> None
 def test_update_with_stale_if_match_is_412_and_changes_nothing(client: TestClient) -> None:
     created = _create(client, patient()).json()
     pid = created["id"]
-    assert client.put(f"/fhir/Patient/{pid}", json=created, headers={"If-Match": 'W/"1"'}).status_code == 200
-    stale = client.put(f"/fhir/Patient/{pid}", json={**created, "gender": "female"}, headers={"If-Match": 'W/"1"'})
+    assert (
+        client.put(f"/fhir/Patient/{pid}", json=created, headers={"If-Match": 'W/"1"'}).status_code
+        == 200
+    )
+    stale = client.put(
+        f"/fhir/Patient/{pid}", json={**created, "gender": "female"}, headers={"If-Match": 'W/"1"'}
+    )
     assert stale.status_code == 412
     assert stale.json()["resourceType"] == "OperationOutcome"
     assert client.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == "2"
 
 
-def test_delete_is_logical_read_gives_410_and_history_keeps_the_deleted_version(client: TestClient) -> None:
+def test_delete_is_logical_read_gives_410_and_history_keeps_the_deleted_version(
+    client: TestClient,
+) -> None:
     created = _create(client, careplan()).json()
     cid = created["id"]
     response = client.delete(f"/fhir/CarePlan/{cid}")
@@ -169,8 +182,13 @@ def test_prefer_return_minimal_and_operation_outcome(client: TestClient) -> None
 
 
 def test_auditevent_is_read_only_over_the_api(client: TestClient) -> None:
-    event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2024-01-01T00:00:00Z",
-             "agent": [{"requestor": True}], "source": {"observer": {"display": "x"}}}
+    event = {
+        "resourceType": "AuditEvent",
+        "type": {"code": "rest"},
+        "recorded": "2024-01-01T00:00:00Z",
+        "agent": [{"requestor": True}],
+        "source": {"observer": {"display": "x"}},
+    }
     assert _create(client, event).status_code == 405
     assert client.put("/fhir/AuditEvent/x", json={**event, "id": "x"}).status_code == 405
 

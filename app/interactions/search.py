@@ -1,0 +1,86 @@
+"""Search at type and system level, rendered as a searchset Bundle (R4 search.html)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from app.fhir.bundle import bundle, links
+from app.fhir.outcome import Issue, operation_outcome, warning
+from app.fhir.search.parse import parse_search
+from app.fhir.search.summary import apply_summary
+from app.interactions.paging import CURSOR_PARAM, page_url
+from app.interactions.request import FhirRequest
+from app.interactions.result import Result
+from app.storage.repository import Repository
+from app.storage.search_rows import StoredRow
+from app.storage.search_sql import run_search
+
+if TYPE_CHECKING:
+    from app.interactions.service import FhirService
+
+
+def _types(req: FhirRequest) -> list[str]:
+    return [req.resource_type] if req.resource_type else []
+
+
+def _entry(
+    base_url: str, row: StoredRow, mode: str, summary: str | None, elements: tuple[str, ...]
+) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{base_url}/{row.res_type}/{row.res_id}",
+        "resource": apply_summary(row.content, summary, elements),
+        "search": {"mode": mode},
+    }
+
+
+async def search(repo: Repository, req: FhirRequest, service: FhirService) -> Result:
+    limits = service.limits
+    criteria = [(k, v) for k, v in req.query if k != CURSOR_PARAM]
+    request = parse_search(
+        _types(req),
+        criteria,
+        base_url=repo.base_url,
+        lenient=req.lenient,
+        default_count=limits.default_count,
+        max_count=limits.max_count,
+    )
+    token = req.param(CURSOR_PARAM)
+    page = await run_search(
+        repo.conn,
+        request,
+        security=repo.security,
+        cursor_key=service.cursor_key,
+        cursor=token,
+        settle_seconds=service.storage.settle_seconds,
+        max_includes=limits.max_includes,
+    )
+    base = repo.base_url
+    entries = [
+        _entry(base, row, "match", request.summary, request.elements) for row in page.matches
+    ]
+    entries += [
+        _entry(base, row, "include", request.summary, request.elements) for row in page.includes
+    ]
+    notes: list[Issue] = list(request.warnings)
+    if page.include_cap_reached:
+        notes.append(
+            warning(
+                "too-costly",
+                f"Included resources were capped at {limits.max_includes}; narrow the search",
+                rule="include-cap",
+            )
+        )
+    if notes:
+        entries.append({"resource": operation_outcome(notes), "search": {"mode": "outcome"}})
+    body = bundle(
+        "searchset",
+        entries,
+        total=page.total,
+        link=links(
+            self=page_url(base, req, token),
+            next=page_url(base, req, page.next_cursor) if page.next_cursor else None,
+            previous=page_url(base, req, page.prev_cursor) if page.prev_cursor else None,
+        ),
+        last_updated=page.watermark or repo.stamp,
+    )
+    return Result(200, body=body)

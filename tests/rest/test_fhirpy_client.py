@@ -1,0 +1,61 @@
+"""A stock FHIR client library (fhirpy) drives a running server process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fhirpy import SyncFHIRClient
+
+from tests.support.resources import CPR_SYSTEM, careplan, patient, unique_cpr
+from tests.support.servers import running_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fhir(database_url: str) -> Iterator[SyncFHIRClient]:
+    with running_server(database_url, workers=1) as base:
+        yield SyncFHIRClient(base, extra_headers={"Accept": "application/fhir+json"})
+
+
+def test_create_read_update_history(fhir: SyncFHIRClient) -> None:
+    cpr = unique_cpr()
+    person = fhir.resource(
+        "Patient", **{k: v for k, v in patient(cpr).items() if k != "resourceType"}
+    )
+    person.save()
+    assert person.id and person["meta"]["versionId"] == "1"
+    fetched = fhir.reference("Patient", person.id).to_resource()
+    assert fetched["identifier"][0]["value"] == cpr
+    fetched["gender"] = "other"
+    fetched.save()
+    assert fetched["meta"]["versionId"] == "2"
+    found = fhir.resources("Patient").search(identifier=f"{CPR_SYSTEM}|{cpr}").fetch()
+    assert [p.id for p in found] == [person.id]
+    history = fhir.execute(f"Patient/{person.id}/_history", method="get")
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+
+
+def test_transaction(fhir: SyncFHIRClient) -> None:
+    cpr = unique_cpr()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:11111111-2222-4333-8444-555555555555",
+                "resource": patient(cpr),
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": careplan(patient_ref="urn:uuid:11111111-2222-4333-8444-555555555555"),
+                "request": {"method": "POST", "url": "CarePlan"},
+            },
+        ],
+    }
+    response = fhir.execute("", method="post", data=bundle)
+    assert response["type"] == "transaction-response"
+    patient_id = response["entry"][0]["resource"]["id"]
+    plans = fhir.resources("CarePlan").search(subject=f"Patient/{patient_id}").fetch()
+    assert len(plans) == 1
