@@ -15,8 +15,11 @@ from app.api.errors import install_error_handlers
 from app.api.fhir_routes import fhir_router
 from app.api.middleware import request_context_middleware
 from app.api.openapi_schemas import component_schemas
+from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
+from app.auth.service import AuthService, build_auth_service
 from app.fhir.capability import capability_statement
+from app.fhir.profiles import ProfileCatalog
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.service import FhirService, ServiceLimits
@@ -28,16 +31,22 @@ from app.version import RELEASE_DATE, __version__
 
 log = logging.getLogger("esp.main")
 
+OPERATIONS = (
+    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+)
+
 
 def build_service(settings: Settings) -> FhirService:
     engine = create_engine_async(settings.database_url)
     storage = Storage(
         engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds
     )
+    catalog = ProfileCatalog.load(settings.profiles_dir)
     return FhirService(
         storage,
         cursor_key=settings.cursor_secret.encode(),
-        conformance=ConformanceResources(()),
+        profiles=catalog,
+        conformance=ConformanceResources(catalog.resources()),
         limits=ServiceLimits(
             default_count=settings.search_default_count,
             max_count=settings.search_max_count,
@@ -47,9 +56,10 @@ def build_service(settings: Settings) -> FhirService:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, auth: AuthService | None = None) -> FastAPI:
     settings = settings or get_settings()
     service = build_service(settings)
+    auth_service = auth or build_auth_service(settings)
 
     @cache
     def capability() -> dict[str, Any]:
@@ -57,7 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             base_url=settings.base_url,
             version=__version__,
             release_date=RELEASE_DATE,
+            security=auth_service.capability_security(),
             supported_profiles=service.conformance.profiles_by_type(),
+            operations=OPERATIONS,
         )
 
     @asynccontextmanager
@@ -69,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service.cursor_key = secret.encode()
         log.info("service started", extra={"database": service.storage.engine.dialect.name})
         yield
+        await auth_service.aclose()
         await service.storage.dispose()
 
     app = FastAPI(
@@ -80,16 +93,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.auth = auth_service
     app.middleware("http")(request_context_middleware)
     install_error_handlers(app)
 
     async def context(request: Request) -> RequestContext:
-        return RequestContext(request_id=str(request.state.request_id))
+        """Authenticate once per request; nothing deeper reads headers (principle 2)."""
+        principal = await auth_service.authenticate(request.headers.get("authorization"))
+        return RequestContext(
+            request_id=str(request.state.request_id),
+            principal=principal,
+            override_reason=request.headers.get("x-consent-override"),
+        )
 
+    app.include_router(auth_router)
     app.include_router(system_router(service.storage, capability))
     app.include_router(fhir_router(service, settings, context), prefix="/fhir")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+# The FHIR paths that need no token (SMART App Launch discovery, R4 capabilities).
+_OPEN_PATHS = {"/fhir/metadata", "/fhir/.well-known/smart-configuration"}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -97,7 +122,20 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas())
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {}).update(component_schemas())
+        components["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "SMART on FHIR access token (docs/authorization.md)",
+            }
+        }
+        for path, operations in schema["paths"].items():
+            if path.startswith("/fhir") and path not in _OPEN_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
 from tests.support.databases import BACKENDS, database_for, truncate_all
+from tests.support.tokens import HOSPITAL_SOR, TokenFactory, bearer
 
 BASE_URL = "http://testserver/fhir"
 
@@ -27,11 +29,24 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, base_url=BASE_URL, delta_settle_seconds=0.5)
 
 
+@pytest.fixture(scope="session")
+def tokens() -> TokenFactory:
+    """Signs test access tokens; the test apps trust it."""
+    return TokenFactory(BASE_URL)
+
+
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    """A client on an empty database."""
+def app(settings: Settings, tokens: TokenFactory) -> FastAPI:
+    """The app on an empty database, trusting the test token issuer."""
     truncate_all(settings.database_url)
-    with TestClient(create_app(settings), base_url="http://testserver") as test_client:
+    return create_app(settings, auth=tokens.auth_service())
+
+
+@pytest.fixture
+def client(app: FastAPI, tokens: TokenFactory) -> Iterator[TestClient]:
+    """A hospital system client (system/*.cruds) on an empty database."""
+    headers = bearer(tokens.system(sor=HOSPITAL_SOR, scopes="system/*.cruds"))
+    with TestClient(app, base_url="http://testserver", headers=headers) as test_client:
         yield test_client
 
 

@@ -91,8 +91,8 @@ class FhirEndpoints:
 
     async def respond(self, request: Request, **path: str | None) -> Response:
         media_type = response_media_type(request)
+        ctx = await self.context(request)  # authenticate before reading any body
         fhir_request = await _fhir_request(request, self.settings, **path)
-        ctx = await self.context(request)
         result = await self.service.execute(ctx, fhir_request)
         headers: dict[str, str] = dict(result.headers)
         if result.stored is not None:

@@ -22,12 +22,13 @@ from app.fhir.outcome import FhirError, Issue, bad_request, operation_outcome
 from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest, parse_entry_url
 from app.interactions.result import Result
+from app.interactions.session import Session
 from app.storage.repository import Repository
 
 # R4 http.html#trules: the order entries of a transaction are processed in.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
-Handle = Callable[[Repository, RequestContext, FhirRequest], Awaitable[Result]]
+Handle = Callable[[Session, FhirRequest], Awaitable[Result]]
 Render = Callable[[Result, FhirRequest], dict[str, Any]]
 
 
@@ -176,7 +177,9 @@ async def _conditional_target(
         return None
     criteria = parse_qsl(query.lstrip("?"), keep_blank_values=True)
     await repo.lock_criteria(resource_type, criteria)
-    matches = await repo.find(resource_type, criteria, limit=2)
+    # Unfiltered, like conditional create: a match the caller cannot see must still
+    # prevent a duplicate; the entry's own handler then decides what the caller may do.
+    matches = await repo.find(resource_type, criteria, limit=2, unfiltered=True)
     if len(matches) > 1:
         raise FhirError.of(
             412, "multiple-matches", f"{resource_type}?{query} matches several resources"
@@ -228,26 +231,32 @@ def _check_overlaps(entries: list[_Entry]) -> None:
 
 
 async def run_transaction(
-    repo: Repository,
-    ctx: RequestContext,
+    s: Session,
     bundle: dict[str, Any],
     outer: FhirRequest,
     handle: Handle,
     render: Render,
 ) -> dict[str, Any]:
-    """All entries in `repo`'s one transaction; any FhirError aborts the whole Bundle."""
+    """All entries in the session's one transaction; any FhirError aborts the whole Bundle."""
+    repo = s.repo
     entries = _entries(bundle, repo.base_url, outer)
     mapping = await _resolve_ids(repo, entries)
     await _resolve_conditional_references(repo, entries, mapping)
     _check_unresolved(entries, mapping)
     _check_overlaps(entries)
+    for entry in entries:
+        if entry.request.body is not None and entry.request.method in ("POST", "PUT"):
+            entry.request = replace(entry.request, body=_rewrite_references(entry.request.body, mapping))
+    siblings = {
+        f"{e.request.resource_type}/{e.target_id}": e.request.body
+        for e in entries
+        if e.target_id and isinstance(e.request.body, dict) and e.request.method in ("POST", "PUT")
+    }
     responses: dict[int, dict[str, Any]] = {}
     for entry in sorted(entries, key=lambda e: (_ORDER[e.request.method], e.index)):
-        request = entry.request
-        if request.body is not None and request.method in ("POST", "PUT"):
-            request = replace(request, body=_rewrite_references(request.body, mapping))
+        request = replace(entry.request, siblings=siblings)
         try:
-            result = await handle(repo, ctx, request)
+            result = await handle(s, request)
         except FhirError as exc:
             raise _at_entry(exc, entry.index) from None
         responses[entry.index] = render(result, request)

@@ -8,13 +8,22 @@ from urllib.parse import parse_qsl
 
 import jsonpatch
 
+from app.access.decision import AccessDenied
+from app.access.rules import Rule
 from app.fhir.outcome import FhirError, bad_request
-from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest, version_from_etag
 from app.interactions.result import Result
-from app.interactions.writes import ProfileValidator, check_type_writable, prepare_content
+from app.interactions.session import Session
+from app.interactions.writes import WriteChecks, check_type_writable
 from app.storage.records import StoredResource
-from app.storage.repository import Repository
+
+
+class HiddenFromCaller(FhirError):
+    """404 for a resource that exists but the caller may not see: audited as a refusal."""
+
+    def __init__(self, resource_type: str, resource_id: str, pk: int) -> None:
+        super().__init__(404, FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known").issues)
+        self.pk = pk
 
 
 def _criteria(query: str, header: str) -> list[tuple[str, str]]:
@@ -34,74 +43,130 @@ def _require_type(req: FhirRequest) -> str:
     return req.resource_type
 
 
-async def _single_match(
-    repo: Repository, resource_type: str, criteria: list[tuple[str, str]]
-) -> str | None:
+def _id(req: FhirRequest) -> str:
+    if req.resource_id is None:
+        raise bad_request("A resource id is required")
+    return req.resource_id
+
+
+async def _single_match(s: Session, resource_type: str, criteria: list[tuple[str, str]]) -> str | None:
     """The id of the one match, None for no match; 412 for several (R4 http.html#cond-update)."""
-    await repo.lock_criteria(resource_type, criteria)
-    matches = await repo.find(resource_type, criteria, limit=2)
+    await s.repo.lock_criteria(resource_type, criteria)
+    matches = await s.repo.find(resource_type, criteria, limit=2)
     if len(matches) > 1:
-        raise FhirError.of(
-            412, "multiple-matches", f"The criteria match more than one {resource_type}"
-        )
+        raise FhirError.of(412, "multiple-matches", f"The criteria match more than one {resource_type}")
     return matches[0][1] if matches else None
 
 
+async def visible_current(s: Session, resource_type: str, resource_id: str) -> StoredResource | None:
+    """The current version if the caller may see it; None if there is none at all.
+
+    A resource that exists but is hidden from the caller raises HiddenFromCaller (404),
+    so writes cannot reach what reads may not see.
+    """
+    try:
+        return await s.repo.read(resource_type, resource_id)
+    except FhirError as exc:
+        if exc.status == 410:
+            return None
+        if exc.status != 404:
+            raise
+    pk = await s.repo.exists_anywhere(resource_type, resource_id)
+    if pk is not None:
+        raise HiddenFromCaller(resource_type, resource_id, pk)
+    return None
+
+
 class CrudHandlers:
-    """The single-resource interactions over one repository."""
+    """The single-resource interactions over one session."""
 
-    def __init__(self, profiles: ProfileValidator | None) -> None:
-        self.profiles = profiles
+    def __init__(self, writes: WriteChecks) -> None:
+        self.writes = writes
 
-    async def create(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
+    async def _prepare(self, s: Session, req: FhirRequest, resource_type: str, **kw: Any) -> dict[str, Any]:
+        return await self.writes.prepare(s.repo, req.body, resource_type, siblings=req.siblings, **kw)
+
+    def _done(self, s: Session, stored: StoredResource | None) -> StoredResource | None:
+        if stored is not None:
+            s.touch([(stored.pk, stored.reference)])
+        return stored
+
+    async def create(self, s: Session, req: FhirRequest) -> Result:
         resource_type = _require_type(req)
-        content = prepare_content(req.body, resource_type, self.profiles)
+        content = await self._prepare(s, req, resource_type)
+        s.check_write(resource_type, "create", None, content)
         if req.if_none_exist:
-            existing_id = await _single_match(
-                repo, resource_type, _criteria(req.if_none_exist, "If-None-Exist")
-            )
-            if existing_id is not None:
-                # R4 http.html#ccreate: one match → the existing resource, 200, nothing stored.
-                return Result(
-                    200, stored=await repo.read(resource_type, existing_id), location=True
-                )
+            criteria = _criteria(req.if_none_exist, "If-None-Exist")
+            await s.repo.lock_criteria(resource_type, criteria)
+            # Matching ignores visibility: pushing data for a patient by CPR is itself the
+            # act that establishes the treatment relation (sundhedsloven §42a), and must
+            # not create a duplicate Patient. The match is audited like any access.
+            matches = await s.repo.find(resource_type, criteria, limit=2, unfiltered=True)
+            if len(matches) > 1:
+                raise FhirError.of(412, "multiple-matches", f"The criteria match more than one {resource_type}")
+            if matches:
+                pk, existing_id = matches[0]
+                await s.repo.relate(pk, resource_type)
+                stored = await s.repo.read(resource_type, existing_id)
+                return Result(200, stored=self._done(s, stored), location=True)
         # resource_id is set only for transaction entries whose id was assigned up front.
-        stored = await repo.create(content, resource_id=req.resource_id)
-        return Result(201, stored=stored, location=True)
+        stored = await s.repo.create(content, resource_id=req.resource_id)
+        return Result(201, stored=self._done(s, stored), location=True)
 
-    async def read(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
-        stored = await repo.read(_require_type(req), _id(req))
+    async def read(self, s: Session, req: FhirRequest) -> Result:
+        resource_type, resource_id = _require_type(req), _id(req)
+        stored = await visible_current(s, resource_type, resource_id)
+        if stored is None:
+            stored = await s.repo.read(resource_type, resource_id)  # 404 or 410, as it is
+        self._done(s, stored)
         if req.if_none_match and _matches_etag(req.if_none_match, stored):
             return Result(304, stored=stored)
         return Result(200, stored=stored)
 
-    async def vread(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
+    async def vread(self, s: Session, req: FhirRequest) -> Result:
         if req.version is None or not req.version.isdigit():
             raise bad_request("The version id must be a positive integer", "_history")
-        stored = await repo.vread(_require_type(req), _id(req), int(req.version))
-        return Result(200, stored=stored)
+        stored = await s.repo.vread(_require_type(req), _id(req), int(req.version))
+        return Result(200, stored=self._done(s, stored))
 
-    async def update(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
+    async def update(self, s: Session, req: FhirRequest) -> Result:
         resource_type = _require_type(req)
         if req.resource_id is None:
-            return await self._conditional_update(repo, req, resource_type)
-        content = prepare_content(req.body, resource_type, self.profiles, url_id=req.resource_id)
-        stored, created = await repo.update(content, req.resource_id, if_match=_if_match(req))
-        return Result(201 if created else 200, stored=stored, location=created)
+            return await self._conditional_update(s, req, resource_type)
+        content = await self._prepare(s, req, resource_type, url_id=req.resource_id)
+        return await self._write(s, req, resource_type, req.resource_id, content, "update")
 
-    async def _conditional_update(
-        self, repo: Repository, req: FhirRequest, resource_type: str
+    async def _write(
+        self,
+        s: Session,
+        req: FhirRequest,
+        resource_type: str,
+        resource_id: str,
+        content: dict[str, Any],
+        interaction: str,
+        *,
+        allow_create: bool = True,
+        method: str = "PUT",
     ) -> Result:
+        current = await visible_current(s, resource_type, resource_id)
+        s.check_write(resource_type, interaction if current else "create", current.content if current else None, content)
+        stored, created = await s.repo.update(
+            content, resource_id, if_match=_if_match(req), method=method, allow_create=allow_create
+        )
+        return Result(201 if created else 200, stored=self._done(s, stored), location=created)
+
+    async def _conditional_update(self, s: Session, req: FhirRequest, resource_type: str) -> Result:
         if not req.query:
             raise bad_request("PUT needs a resource id or search criteria")
-        content = prepare_content(req.body, resource_type, self.profiles)
-        match_id = await _single_match(repo, resource_type, list(req.query))
+        content = await self._prepare(s, req, resource_type)
+        match_id = await _single_match(s, resource_type, list(req.query))
         body_id = content.get("id")
         if match_id is None:
             if body_id is None:
-                return Result(201, stored=await repo.create(content, method="PUT"), location=True)
-            stored, created = await repo.update(content, body_id, if_match=_if_match(req))
-            return Result(201 if created else 200, stored=stored, location=created)
+                s.check_write(resource_type, "create", None, content)
+                stored = await s.repo.create(content, method="PUT")
+                return Result(201, stored=self._done(s, stored), location=True)
+            return await self._write(s, req, resource_type, body_id, content, "update")
         if body_id is not None and body_id != match_id:
             raise FhirError.of(
                 400,
@@ -109,12 +174,11 @@ class CrudHandlers:
                 f"The resource id '{body_id}' differs from the matched {resource_type}/{match_id}",
                 f"{resource_type}.id",
             )
-        stored, _ = await repo.update(
-            {**content, "id": match_id}, match_id, if_match=_if_match(req), allow_create=False
+        return await self._write(
+            s, req, resource_type, match_id, {**content, "id": match_id}, "update", allow_create=False
         )
-        return Result(200, stored=stored)
 
-    async def patch(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
+    async def patch(self, s: Session, req: FhirRequest) -> Result:
         """JSON Patch (RFC 6902); the result is validated like an update."""
         resource_type = _require_type(req)
         check_type_writable(resource_type)
@@ -122,67 +186,59 @@ class CrudHandlers:
         if resource_id is None:
             if not req.query:
                 raise bad_request("PATCH needs a resource id or search criteria")
-            resource_id = await _single_match(repo, resource_type, list(req.query))
+            resource_id = await _single_match(s, resource_type, list(req.query))
             if resource_id is None:
                 raise FhirError.of(404, "not-found", f"No {resource_type} matches the criteria")
-        current = await repo.read(resource_type, resource_id)
+        current = await visible_current(s, resource_type, resource_id)
+        if current is None:
+            current = await s.repo.read(resource_type, resource_id)  # 404 or 410
         if_match = _if_match(req)
         if if_match is not None and if_match != current.version_id:
             raise FhirError.of(
-                412,
-                "conflict",
-                f"If-Match version {if_match} is stale: current is {current.version_id}",
+                412, "conflict", f"If-Match version {if_match} is stale: current is {current.version_id}"
             )
         patched = _apply_patch(current.content or {}, req.body)
         if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
             raise bad_request("A patch may not change resourceType or id", resource_type)
-        content = prepare_content(patched, resource_type, self.profiles, url_id=resource_id)
-        stored, _ = await repo.update(
+        content = await self.writes.prepare(s.repo, patched, resource_type, url_id=resource_id)
+        s.check_write(resource_type, "patch", current.content, content)
+        stored, _ = await s.repo.update(
             content, resource_id, if_match=current.version_id, method="PATCH", allow_create=False
         )
-        return Result(200, stored=stored)
+        return Result(200, stored=self._done(s, stored))
 
-    async def delete(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
+    async def delete(self, s: Session, req: FhirRequest) -> Result:
         resource_type = _require_type(req)
         check_type_writable(resource_type)
-        if req.resource_id is None:
+        resource_id = req.resource_id
+        if resource_id is None:
             if not req.query:
                 raise bad_request("DELETE needs a resource id or search criteria")
-            match_id = await _single_match(repo, resource_type, list(req.query))
-            if match_id is None:
+            resource_id = await _single_match(s, resource_type, list(req.query))
+            if resource_id is None:
                 return Result(204)
-            stored = await repo.delete(resource_type, match_id, if_match=_if_match(req))
-        else:
-            stored = await repo.delete(resource_type, req.resource_id, if_match=_if_match(req))
-        return Result(204, stored=stored)
-
-
-def _id(req: FhirRequest) -> str:
-    if req.resource_id is None:
-        raise bad_request("A resource id is required")
-    return req.resource_id
+        current = await visible_current(s, resource_type, resource_id)
+        if current is None:
+            if not s.policy.principal or s.policy.principal.scopes.allows(resource_type, "delete"):
+                return Result(204)  # nothing there: deleting is idempotent (R4 http.html#delete)
+            raise AccessDenied(Rule.SCOPE, f"No scope grants delete on {resource_type}")
+        s.check_write(resource_type, "delete", current.content, current.content)
+        stored = await s.repo.delete(resource_type, resource_id, if_match=_if_match(req))
+        return Result(204, stored=self._done(s, stored))
 
 
 def _matches_etag(header: str, stored: StoredResource) -> bool:
-    return any(
-        tag.strip() in (stored.etag, f'"{stored.version_id}"', "*") for tag in header.split(",")
-    )
+    return any(tag.strip() in (stored.etag, f'"{stored.version_id}"', "*") for tag in header.split(","))
 
 
 def _apply_patch(content: dict[str, Any], operations: Any) -> dict[str, Any]:
     if not isinstance(operations, list):
         raise bad_request("A JSON Patch body must be an array of operations", "Patch")
     try:
-        patch = jsonpatch.JsonPatch(operations)
-        result = patch.apply(copy.deepcopy(content))
+        result = jsonpatch.JsonPatch(operations).apply(copy.deepcopy(content))
     except jsonpatch.JsonPatchTestFailed as exc:
         raise FhirError.of(422, "processing", f"JSON Patch test failed: {exc}") from None
-    except (
-        jsonpatch.JsonPatchException,
-        jsonpatch.JsonPointerException,
-        TypeError,
-        KeyError,
-    ) as exc:
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
         raise FhirError.of(400, "invalid", f"Invalid JSON Patch: {exc}", "Patch") from None
     if not isinstance(result, dict):
         raise bad_request("The patched document is not a resource", "Patch")

@@ -13,7 +13,8 @@ from app.interactions.request import FhirRequest
 from app.interactions.result import Result
 from app.storage.cursor import decode_cursor, encode_cursor
 from app.storage.records import StoredResource
-from app.storage.repository import HistoryQuery, Repository
+from app.interactions.session import Session
+from app.storage.repository import HistoryQuery
 
 _SUPPORTED = {"_count", "_since", "_at", CURSOR_PARAM, "_format", "_pretty"}
 _METHOD_STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
@@ -48,7 +49,7 @@ def _entry(base_url: str, stored: StoredResource) -> dict[str, Any]:
 
 
 async def history(
-    repo: Repository,
+    s: Session,
     req: FhirRequest,
     *,
     cursor_key: bytes,
@@ -64,6 +65,7 @@ async def history(
         payload = decode_cursor(token, cursor_key, parameter=CURSOR_PARAM)
         after = (datetime.fromisoformat(payload["t"]), int(payload["pk"]), int(payload["v"]))
     count = count_param(req, default_count, max_count)
+    repo = s.repo
     rows = await repo.history(
         HistoryQuery(
             resource_type=req.resource_type,
@@ -75,6 +77,7 @@ async def history(
         )
     )
     page, more = rows[:count], len(rows) > count
+    s.touch((stored.pk, stored.reference) for stored in page)
     next_url = None
     if more and page:
         last = page[-1]

@@ -32,6 +32,8 @@ class FhirRequest:
     prefer_handling: str | None = None
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Other resources of the same transaction by `Type/id`, for profile checks.
+    siblings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def lenient(self) -> bool:

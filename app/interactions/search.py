@@ -11,7 +11,7 @@ from app.fhir.search.summary import apply_summary
 from app.interactions.paging import CURSOR_PARAM, page_url
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
-from app.storage.repository import Repository
+from app.interactions.session import Session
 from app.storage.search_rows import StoredRow
 from app.storage.search_sql import run_search
 
@@ -33,8 +33,9 @@ def _entry(
     }
 
 
-async def search(repo: Repository, req: FhirRequest, service: FhirService) -> Result:
+async def search(s: Session, req: FhirRequest, service: FhirService) -> Result:
     limits = service.limits
+    repo = s.repo
     criteria = [(k, v) for k, v in req.query if k != CURSOR_PARAM]
     request = parse_search(
         _types(req),
@@ -54,6 +55,7 @@ async def search(repo: Repository, req: FhirRequest, service: FhirService) -> Re
         settle_seconds=service.storage.settle_seconds,
         max_includes=limits.max_includes,
     )
+    s.touch((row.pk, f"{row.res_type}/{row.res_id}") for row in (*page.matches, *page.includes))
     base = repo.base_url
     entries = [
         _entry(base, row, "match", request.summary, request.elements) for row in page.matches

@@ -1,27 +1,41 @@
-"""FhirService: routes one FhirRequest to its interaction inside a unit of work."""
+"""FhirService: routes one FhirRequest to its interaction inside a unit of work.
+
+Every request runs in one Session: the unit of work, the caller's AccessPolicy
+(compiled into the repository's security predicate) and the audit trail that is
+written in the same transaction before it commits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
+from app.access.decision import AccessDenied
+from app.audit.recorder import AuditTrail
 from app.fhir.bundle import response_entry
+from app.fhir.instant import now_utc
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
 from app.fhir.resource_types import Interaction, spec_for
 from app.interactions import bundles, history
+from app.interactions.access_setup import ChildAccessDenied, build_policy, effective_principal
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
-from app.interactions.crud import CrudHandlers
+from app.interactions.crud import CrudHandlers, HiddenFromCaller, visible_current
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
 from app.interactions.search import search
-from app.interactions.writes import ProfileValidator
-from app.storage.records import SecurityPredicate, allow_all
-from app.storage.repository import Repository
+from app.interactions.session import Session
+from app.interactions.writes import ProfileValidator, WriteChecks
+from app.storage.access_facts import compartments
+from app.storage.access_sql import security_predicate
 from app.storage.unit_of_work import Storage
 
-Handler = Callable[[Repository, RequestContext, FhirRequest], Awaitable[Result]]
+Handler = Callable[[Session, FhirRequest], Awaitable[Result]]
+_WRITES = {Interaction.CREATE, Interaction.UPDATE, Interaction.PATCH, Interaction.DELETE}
+_SEARCHES = {Interaction.SEARCH_TYPE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +44,10 @@ class ServiceLimits:
     max_count: int = 1000
     max_includes: int = 1000
     max_bundle_entries: int = 5000
+
+
+def _forbidden(exc: AccessDenied) -> FhirError:
+    return FhirError.of(403, "forbidden", exc.message, rule=exc.rule.value)
 
 
 class FhirService:
@@ -45,19 +63,82 @@ class FhirService:
         limits: ServiceLimits | None = None,
     ) -> None:
         self.storage = storage
-        self.conformance = conformance or ConformanceResources(())
         self.cursor_key = cursor_key
-        self.profiles = profiles
+        self.conformance = conformance or ConformanceResources(())
         self.limits = limits or ServiceLimits()
-        self.crud = CrudHandlers(profiles)
+        self.writes = WriteChecks(profiles)
+        self.crud = CrudHandlers(self.writes)
+        self.audit = AuditTrail()
 
     @property
     def base_url(self) -> str:
         return self.storage.base_url
 
-    def security_for(self, ctx: RequestContext, req: FhirRequest) -> SecurityPredicate:
-        """The row filter for this caller (the authorization layer plugs in here)."""
-        return allow_all
+    # -- the unit of work of one request ------------------------------------------
+
+    @asynccontextmanager
+    async def session(
+        self, ctx: RequestContext, interaction: str, *, write: bool, resource_type: str | None = None
+    ) -> AsyncIterator[Session]:
+        """A Session whose repository sees only what the caller may see; audited on success."""
+        audited = ctx.principal is not None
+        async with self.storage.unit_of_work(write=write or audited) as repo:
+            policy, own = await build_policy(repo, ctx)
+            mode = "search" if interaction in ("search-type", "search-system") else "read"
+            repo.security = security_predicate(
+                lambda t: policy.read_filter(t, mode),
+                now=now_utc(),
+                dialect=repo.conn.dialect.name,
+                base_url=self.base_url,
+            )
+            principal = policy.principal
+            repo.author_sor = principal.org_sor if principal else None
+            session = Session(repo, ctx, policy, own)
+            if resource_type is not None and not write:
+                row_filter = policy.read_filter(resource_type, mode)
+                if row_filter.deny_all:
+                    raise AccessDenied(row_filter.rule, f"Reading {resource_type} is not permitted")
+                session.rule = row_filter.rule.value
+            yield session
+            if audited and session.touched:
+                await self.audit.record_access(
+                    repo,
+                    principal,
+                    interaction=interaction,
+                    rule=session.rule or "",
+                    touched=session.touched,
+                    request_id=ctx.request_id,
+                    query=session.query,
+                )
+
+    async def _refused(self, ctx: RequestContext, interaction: str, exc: Exception) -> None:
+        """Audit a refusal in its own transaction (the request's own one rolled back)."""
+        if ctx.principal is None:
+            return
+        async with self.storage.unit_of_work(write=True) as repo:
+            if isinstance(exc, HiddenFromCaller):
+                patients = (await compartments(repo.conn, [exc.pk])).get(exc.pk, set())
+                rule, message = "not-visible-to-caller", "Refused: no treatment relation, or opted out"
+            elif isinstance(exc, AccessDenied):
+                patients = set(exc.patient_ids) if isinstance(exc, ChildAccessDenied) else set()
+                rule, message = exc.rule.value, exc.message
+            else:
+                return
+            try:
+                principal = effective_principal(ctx)
+            except (AccessDenied, FhirError):
+                principal = ctx.principal
+            await self.audit.record_refusal(
+                repo,
+                principal,
+                interaction=interaction,
+                rule=rule,
+                message=message,
+                patients=patients,
+                request_id=ctx.request_id,
+            )
+
+    # -- entry points -------------------------------------------------------------
 
     async def execute(self, ctx: RequestContext, req: FhirRequest) -> Result:
         """Run one request in its own unit of work."""
@@ -67,21 +148,26 @@ class FhirService:
         if spec is not None and spec.conformance:
             return self._conformance(req)
         handler, interaction = self._route(req)
-        write = interaction in _WRITES
-        async with self.storage.unit_of_work(
-            write=write, security=self.security_for(ctx, req)
-        ) as repo:
-            return await handler(repo, ctx, req)
+        try:
+            async with self.session(
+                ctx, interaction.value, write=interaction in _WRITES, resource_type=req.resource_type
+            ) as s:
+                return await handler(s, req)
+        except (AccessDenied, HiddenFromCaller) as exc:
+            await self._refused(ctx, interaction.value, exc)
+            if isinstance(exc, AccessDenied):
+                raise _forbidden(exc) from None
+            raise
 
-    async def handle(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
-        """Run one request inside an existing unit of work (transaction entries)."""
+    async def handle(self, s: Session, req: FhirRequest) -> Result:
+        """Run one request inside an existing session (transaction entries)."""
         spec = spec_for(req.resource_type or "")
         if spec is not None and spec.conformance:
             return self._conformance(req)
         handler, _interaction = self._route(req)
-        return await handler(repo, ctx, req)
+        return await handler(s, req)
 
-    # -- routing ---------------------------------------------------------------
+    # -- routing -----------------------------------------------------------------
 
     def _route(self, req: FhirRequest) -> tuple[Handler, Interaction]:
         method, op = req.method, req.operation
@@ -93,21 +179,13 @@ class FhirService:
             raise FhirError.of(404, "not-supported", "Unsupported system-level request")
         spec = spec_for(req.resource_type)
         if spec is None:
-            raise FhirError.of(
-                404, "not-supported", f"Resource type '{req.resource_type}' is not supported"
-            )
+            raise FhirError.of(404, "not-supported", f"Resource type '{req.resource_type}' is not supported")
         handler, interaction = self._route_typed(req, method, op)
         if not spec.supports(interaction):
-            raise FhirError.of(
-                405,
-                "not-supported",
-                f"{interaction.value} is not supported for {req.resource_type}",
-            )
+            raise FhirError.of(405, "not-supported", f"{interaction.value} is not supported for {req.resource_type}")
         return handler, interaction
 
-    def _route_typed(
-        self, req: FhirRequest, method: str, op: str | None
-    ) -> tuple[Handler, Interaction]:
+    def _route_typed(self, req: FhirRequest, method: str, op: str | None) -> tuple[Handler, Interaction]:
         has_id = req.resource_id is not None
         if method in ("GET", "HEAD"):
             if op == "_history":
@@ -117,11 +195,7 @@ class FhirService:
                     return self._history, Interaction.HISTORY_INSTANCE
                 return self.crud.vread, Interaction.VREAD
             if op is None:
-                return (
-                    (self.crud.read, Interaction.READ)
-                    if has_id
-                    else (self._search, Interaction.SEARCH_TYPE)
-                )
+                return (self.crud.read, Interaction.READ) if has_id else (self._search, Interaction.SEARCH_TYPE)
         elif method == "POST":
             if op == "_search" and not has_id:
                 return self._search, Interaction.SEARCH_TYPE
@@ -139,9 +213,7 @@ class FhirService:
     # -- interactions that need service-wide settings ---------------------------
 
     def _conformance(self, req: FhirRequest) -> Result:
-        if req.method not in ("GET", "HEAD") and not (
-            req.method == "POST" and req.operation == "_search"
-        ):
+        if req.method not in ("GET", "HEAD") and not (req.method == "POST" and req.operation == "_search"):
             raise FhirError.of(405, "not-supported", f"{req.resource_type} is read-only")
         if req.resource_id is not None and req.operation is None:
             return self.conformance.read(req)
@@ -149,25 +221,22 @@ class FhirService:
             return self.conformance.search(req, self.base_url)
         raise FhirError.of(405, "not-supported", f"Unsupported request on {req.resource_type}")
 
-    async def _history(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
-        if (
-            req.resource_type
-            and req.resource_id
-            and await repo.current_head(req.resource_type, req.resource_id) is None
-        ):
-                raise FhirError.of(
-                    404, "not-found", f"{req.resource_type}/{req.resource_id} is not known"
-                )
+    async def _history(self, s: Session, req: FhirRequest) -> Result:
+        if req.resource_type and req.resource_id:
+            await visible_current(s, req.resource_type, req.resource_id)
+            if await s.repo.current_head(req.resource_type, req.resource_id) is None:
+                raise FhirError.of(404, "not-found", f"{req.resource_type}/{req.resource_id} is not known")
         return await history.history(
-            repo,
+            s,
             req,
             cursor_key=self.cursor_key,
             default_count=self.limits.default_count,
             max_count=self.limits.max_count,
         )
 
-    async def _search(self, repo: Repository, ctx: RequestContext, req: FhirRequest) -> Result:
-        return await search(repo, req, self)
+    async def _search(self, s: Session, req: FhirRequest) -> Result:
+        s.query = urlencode(req.query) or None
+        return await search(s, req, self)
 
     async def _bundle(self, ctx: RequestContext, req: FhirRequest) -> Result:
         body = req.body
@@ -178,21 +247,19 @@ class FhirService:
         if not isinstance(entries, list):
             raise bad_request("Bundle.entry must be an array", "Bundle.entry")
         if len(entries) > self.limits.max_bundle_entries:
-            raise FhirError.of(
-                413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle"
-            )
+            raise FhirError.of(413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle")
         if kind == "transaction":
-            async with self.storage.unit_of_work(
-                write=True, security=self.security_for(ctx, req)
-            ) as repo:
-                response = await bundles.run_transaction(
-                    repo, ctx, body, req, self.handle, self.render_entry
-                )
+            try:
+                async with self.session(ctx, "transaction", write=True) as s:
+                    response = await bundles.run_transaction(s, body, req, self.handle, self.render_entry)
+            except (AccessDenied, HiddenFromCaller) as exc:
+                await self._refused(ctx, "transaction", exc)
+                if isinstance(exc, AccessDenied):
+                    raise _forbidden(exc) from None
+                raise
             return Result(200, body=response)
         if kind == "batch":
-            response = await bundles.run_batch(
-                ctx, body, req, self.base_url, self.execute, self.render_entry
-            )
+            response = await bundles.run_batch(ctx, body, req, self.base_url, self.execute, self.render_entry)
             return Result(200, body=response)
         raise bad_request("Bundle.type must be 'batch' or 'transaction'", "Bundle.type")
 
@@ -207,9 +274,7 @@ class FhirService:
         if req.prefer_return == "minimal":
             return None
         if req.prefer_return == "OperationOutcome":
-            return operation_outcome(
-                [information(f"{req.method} {result.stored.reference} succeeded")]
-            )
+            return operation_outcome([information(f"{req.method} {result.stored.reference} succeeded")])
         return result.stored.content
 
     def location(self, result: Result) -> str | None:
@@ -228,6 +293,3 @@ class FhirService:
             etag=stored.etag if stored else None,
             last_modified=stored.last_updated if stored else None,
         )
-
-
-_WRITES = {Interaction.CREATE, Interaction.UPDATE, Interaction.PATCH, Interaction.DELETE}

@@ -1,39 +1,46 @@
-"""Checks every write passes before anything is stored: base spec, then profiles."""
+"""Checks every write passes before anything is stored: base spec, then profiles.
+
+Profiles may check referenced resources (e.g. a pathway plan must address a KOL
+or type 2 diabetes diagnosis), so their references are fetched first: from the
+same transaction Bundle, else from the database under the caller's own access.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from app.fhir.outcome import FhirError, Issue
 from app.fhir.resource_types import spec_for
-from app.fhir.validation import require_valid
+from app.fhir.validation import parse_reference, require_valid
+from app.storage.repository import Repository
+
+Resolver = Callable[[str], dict[str, Any] | None]
 
 
 class ProfileValidator(Protocol):
     """Validates a resource against the profiles that apply to it (fhir_profiles/)."""
 
-    def validate(self, resource: dict[str, Any]) -> list[Issue]: ...
+    def validate(
+        self,
+        resource: Mapping[str, Any],
+        profile_urls: Any = None,
+        *,
+        resolve: Resolver | None = None,
+    ) -> list[Issue]: ...
 
 
 def check_type_writable(resource_type: str) -> None:
     spec = spec_for(resource_type)
     if spec is None:
-        raise FhirError.of(
-            404, "not-supported", f"Resource type '{resource_type}' is not supported"
-        )
+        raise FhirError.of(404, "not-supported", f"Resource type '{resource_type}' is not supported")
     if not spec.writable:
         reason = "written only by the server" if spec.server_written else "read-only"
         raise FhirError.of(405, "not-supported", f"{resource_type} is {reason}")
 
 
-def prepare_content(
-    body: Any,
-    resource_type: str,
-    profiles: ProfileValidator | None,
-    *,
-    url_id: str | None = None,
-) -> dict[str, Any]:
-    """The validated resource to store; 400 for base-spec errors, 422 for profile errors."""
+def check_base(body: Any, resource_type: str, *, url_id: str | None = None) -> dict[str, Any]:
+    """The resource if it is valid R4 for this URL; 400 naming the element otherwise."""
     check_type_writable(resource_type)
     content = require_valid(body, resource_type)
     if url_id is not None:
@@ -49,8 +56,68 @@ def prepare_content(
                 f"The resource id '{body_id}' differs from the URL id '{url_id}'",
                 f"{resource_type}.id",
             )
-    if profiles is not None:
-        issues = profiles.validate(content)
-        if any(i.severity in ("error", "fatal") for i in issues):
-            raise FhirError(422, issues)
     return content
+
+
+def _references(node: Any, found: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                found.add(value)
+            elif key != "contained":
+                _references(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _references(item, found)
+    return found
+
+
+async def _resolver(
+    repo: Repository, content: dict[str, Any], siblings: Mapping[str, dict[str, Any]]
+) -> Resolver:
+    """A lookup of every reference in `content`, prefetched (the validator is synchronous)."""
+    known: dict[str, dict[str, Any] | None] = {}
+    for reference in _references(content, set()):
+        if reference in siblings:
+            known[reference] = siblings[reference]
+            continue
+        parsed = parse_reference(reference)
+        if parsed is None:
+            continue
+        if await repo.exists_visible(*parsed):
+            known[reference] = (await repo.read(*parsed)).content
+    return known.get
+
+
+class WriteChecks:
+    """Base-spec and profile validation for create, update and patch."""
+
+    def __init__(self, profiles: ProfileValidator | None) -> None:
+        self.profiles = profiles
+
+    async def prepare(
+        self,
+        repo: Repository,
+        body: Any,
+        resource_type: str,
+        *,
+        url_id: str | None = None,
+        siblings: Mapping[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        content = check_base(body, resource_type, url_id=url_id)
+        if self.profiles is not None:
+            resolve = await _resolver(repo, content, siblings or {})
+            issues = self.profiles.validate(content, resolve=resolve)
+            if any(i.severity in ("error", "fatal") for i in issues):
+                raise FhirError(422, issues)
+        return content
+
+    def validate(self, body: Any, resource_type: str, resolve: Resolver | None = None) -> list[Issue]:
+        """$validate: every issue, as information for the caller (never raises for the resource)."""
+        try:
+            content = require_valid(body, resource_type)
+        except FhirError as exc:
+            return list(exc.issues)
+        if self.profiles is None:
+            return []
+        return self.profiles.validate(content, resolve=resolve)

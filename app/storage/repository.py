@@ -23,7 +23,9 @@ from app.fhir.instant import format_instant
 from app.fhir.outcome import FhirError
 from app.fhir.resource_types import STORED_TYPES
 from app.storage import indexer
-from app.storage.records import SecurityPredicate, StoredResource
+from app.storage.access_facts import compartments
+from app.storage.records import SecurityPredicate, StoredResource, allow_all
+from app.storage.relation_index import write_authorship, write_relations
 from app.storage.search_sql import find_matches
 from app.storage.tables import resource, resource_version
 
@@ -78,6 +80,8 @@ class Repository:
         self._clock = clock
         self.base_url = base_url
         self.written: list[StoredResource] = []
+        # The writing organisation's SOR: its writes establish a treatment relation.
+        self.author_sor: str | None = None
         self._postgres = conn.dialect.name == "postgresql"
 
     # -- reads ---------------------------------------------------------------
@@ -221,14 +225,23 @@ class Repository:
         return (await self.conn.execute(self._visible(query, resource_type))).first() is not None
 
     async def find(
-        self, resource_type: str, criteria: Sequence[tuple[str, str]], *, limit: int = 2
+        self,
+        resource_type: str,
+        criteria: Sequence[tuple[str, str]],
+        *,
+        limit: int = 2,
+        unfiltered: bool = False,
     ) -> list[tuple[int, str]]:
-        """Visible matches of conditional-interaction criteria: [(pk, id)], at most `limit`."""
+        """Matches of conditional-interaction criteria: [(pk, id)], at most `limit`.
+
+        `unfiltered` ignores the caller's visibility: only for conditional create, where
+        a hidden match must still prevent a duplicate.
+        """
         return await find_matches(
             self.conn,
             resource_type,
             criteria,
-            security=self.security,
+            security=allow_all if unfiltered else self.security,
             base_url=self.base_url,
             limit=limit,
         )
@@ -249,15 +262,25 @@ class Repository:
     # -- writes --------------------------------------------------------------
 
     async def create(
-        self, content: dict[str, Any], *, resource_id: str | None = None, method: str = "POST"
+        self,
+        content: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        method: str = "POST",
+        server: bool = False,
     ) -> StoredResource:
-        """Insert version 1 under a new id (or `resource_id`); 409 if that id exists."""
+        """Insert version 1 under a new id (or `resource_id`); 409 if that id exists.
+
+        `server`: written by the server itself (AuditEvent): no treatment relation follows.
+        """
         resource_type = content["resourceType"]
         resource_id = resource_id or _new_id()
         pk = await self._insert_head(resource_type, resource_id)
         if pk is None:
             raise FhirError.of(409, "duplicate", f"{resource_type}/{resource_id} already exists")
-        return await self._write_version(pk, resource_type, resource_id, 1, content, method)
+        return await self._write_version(
+            pk, resource_type, resource_id, 1, content, method, author=not server
+        )
 
     async def update(
         self,
@@ -321,6 +344,21 @@ class Repository:
         raise FhirError.of(
             409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry"
         )
+
+    async def exists_anywhere(self, resource_type: str, resource_id: str) -> int | None:
+        """The pk of the resource whether or not the caller may see it (for refusals only)."""
+        query = select(resource.c.pk).where(
+            resource.c.res_type == resource_type, resource.c.res_id == resource_id
+        )
+        pk: int | None = (await self.conn.execute(query)).scalar_one_or_none()
+        return pk
+
+    async def relate(self, pk: int, resource_type: str) -> None:
+        """Record the writing organisation as treating the patients of resource `pk`."""
+        if self.author_sor is None:
+            return
+        found = await compartments(self.conn, [pk])
+        await write_authorship(self.conn, pk, found.get(pk, set()), self.author_sor)
 
     async def current_head(
         self, resource_type: str, resource_id: str
@@ -411,6 +449,8 @@ class Repository:
         version: int,
         content: dict[str, Any] | None,
         method: str,
+        *,
+        author: bool = True,
     ) -> StoredResource:
         stored_content = (
             None if content is None else with_meta(content, resource_id, version, self.stamp)
@@ -428,7 +468,12 @@ class Repository:
                 content=stored_content,
             )
         )
-        await indexer.write_index(self.conn, pk, resource_type, stored_content, replace=version > 1)
+        patients = await indexer.write_index(
+            self.conn, pk, resource_type, stored_content, replace=version > 1
+        )
+        await write_relations(
+            self.conn, pk, stored_content, patients, self.author_sor if author else None
+        )
         stored = StoredResource(
             resource_type,
             resource_id,

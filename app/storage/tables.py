@@ -169,6 +169,39 @@ compartment = Table(
     Index("ix_compartment_patient", "patient_id", "res_pk"),
 )
 
+# Treatment relations (sundhedsloven §42a) computed at write time: which
+# organisations (by SOR) take part in a patient's care, and through which resource.
+care_relation = Table(
+    "care_relation",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("org_sor", String(32), nullable=False),
+    # author | plan | careteam | episode
+    Column("kind", String(16), nullable=False),
+    UniqueConstraint("res_pk", "patient_id", "org_sor", "kind", name="uq_care_relation"),
+    Index("ix_care_relation_org_patient", "org_sor", "patient_id"),
+)
+
+# Active opt-outs of sharing (negativt samtykke) computed from Consent resources.
+opt_out = Table(
+    "opt_out",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    # NULL: every organisation; else the organisation (SOR) or professional it blocks.
+    Column("actor_sor", String(32), nullable=True),
+    Column("actor_authorization_id", String(16), nullable=True),
+    Column("period_start", UtcDateTime, nullable=True),
+    Column("period_end", UtcDateTime, nullable=True),
+    # NULL: every resource type; else one type of provision.class.
+    Column("res_type", String(64), nullable=True),
+    # NULL: all data; else one `Type/id` of provision.data.
+    Column("data_ref", String(140), nullable=True),
+    Index("ix_opt_out_patient", "patient_id"),
+    Index("ix_opt_out_res", "res_pk"),
+)
+
 # Service-wide secrets and markers shared by all app nodes (e.g. the cursor key).
 service_setting = Table(
     "service_setting",

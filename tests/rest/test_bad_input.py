@@ -230,7 +230,7 @@ def test_internal_error_is_500_operation_outcome_with_request_id(
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(Repository, "read", explode)
-    local = TestClient(client.app, raise_server_exceptions=False)
+    local = TestClient(client.app, raise_server_exceptions=False, headers=client.headers)
     response = local.get("/fhir/Patient/x", headers={"X-Request-Id": "req-123"})
     assert response.status_code == 500
     issue = _issue(response)

@@ -10,21 +10,45 @@ import pytest
 
 from tests.support.databases import database_for
 from tests.support.resources import CPR_SYSTEM, careplan, patient, unique_cpr
-from tests.support.servers import running_server
+from tests.support.servers import RunningServer, running_server
 
 pytestmark = pytest.mark.slow
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     for url in database_for("postgres", tmp_path_factory.mktemp("pg")):
-        with running_server(url, workers=2) as base:
-            yield base
+        with running_server(url, workers=2) as server:
+            yield server
+
+
+@pytest.fixture(scope="module")
+def server(running: RunningServer) -> str:
+    return running.base
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _auth(running: RunningServer) -> Iterator[None]:
+    """Every request of this module carries a hospital system token."""
+    global HEADERS
+    HEADERS = running.system_headers()
+    yield
+
+
+HEADERS: dict[str, str] = {}
+
+
+def _get(url: str, **kw):
+    return httpx.get(url, headers=HEADERS, **kw)
+
+
+def _post(url: str, **kw):
+    return httpx.post(url, headers={**HEADERS, **FHIR_JSON}, **kw)
 
 
 async def _gather(count: int, make_request) -> list[httpx.Response]:
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers=HEADERS) as client:
         return await asyncio.gather(*(make_request(client) for _ in range(count)))
 
 
@@ -41,12 +65,12 @@ def test_parallel_conditional_creates_create_exactly_one(server: str) -> None:
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 19 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
-    found = httpx.get(f"{server}/Patient", params={"identifier": f"{CPR_SYSTEM}|{cpr}"}).json()
+    found = _get(f"{server}/Patient", params={"identifier": f"{CPR_SYSTEM}|{cpr}"}).json()
     assert found["total"] == 1
 
 
 def test_parallel_if_match_updates_exactly_one_succeeds(server: str) -> None:
-    created = httpx.post(f"{server}/CarePlan", json=careplan(), headers=FHIR_JSON).json()
+    created = _post(f"{server}/CarePlan", json=careplan()).json()
     url = f"{server}/CarePlan/{created['id']}"
 
     def update(client: httpx.AsyncClient):
@@ -56,12 +80,12 @@ def test_parallel_if_match_updates_exactly_one_succeeds(server: str) -> None:
 
     responses = asyncio.run(_gather(10, update))
     assert sorted(r.status_code for r in responses) == [200] + [412] * 9
-    history = httpx.get(f"{url}/_history").json()
+    history = _get(f"{url}/_history").json()
     assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
 
 
 def test_parallel_blind_updates_leave_a_gapless_history(server: str) -> None:
-    created = httpx.post(f"{server}/CarePlan", json=careplan(), headers=FHIR_JSON).json()
+    created = _post(f"{server}/CarePlan", json=careplan()).json()
     url = f"{server}/CarePlan/{created['id']}"
 
     def update(client: httpx.AsyncClient):
@@ -71,5 +95,5 @@ def test_parallel_blind_updates_leave_a_gapless_history(server: str) -> None:
     assert all(r.status_code == 200 for r in responses)
     versions = {r.json()["meta"]["versionId"] for r in responses}
     assert versions == {str(v) for v in range(2, 22)}
-    history = httpx.get(f"{url}/_history", params={"_count": 100}).json()
+    history = _get(f"{url}/_history", params={"_count": 100}).json()
     assert [int(e["response"]["etag"][3:-1]) for e in history["entry"]] == list(range(21, 0, -1))

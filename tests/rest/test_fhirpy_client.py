@@ -15,8 +15,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fhir(database_url: str) -> Iterator[SyncFHIRClient]:
-    with running_server(database_url, workers=1) as base:
-        yield SyncFHIRClient(base, extra_headers={"Accept": "application/fhir+json"})
+    with running_server(database_url, workers=1) as server:
+        yield SyncFHIRClient(
+            server.base,
+            authorization=server.system_headers()["Authorization"],
+            extra_headers={"Accept": "application/fhir+json"},
+        )
 
 
 def test_create_read_update_history(fhir: SyncFHIRClient) -> None:

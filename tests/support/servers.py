@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.tokens import HOSPITAL_SOR, TokenFactory, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +26,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    """A server process: its FHIR base URL and an issuer it trusts."""
+
+    base: str
+    tokens: TokenFactory
+
+    def system_headers(self, sor: str = HOSPITAL_SOR, scopes: str = "system/*.cruds") -> dict[str, str]:
+        return bearer(self.tokens.system(sor=sor, scopes=scopes))
+
+
 @contextmanager
 def running_server(
     database_url: str,
@@ -29,10 +44,12 @@ def running_server(
     workers: int = 2,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
-) -> Iterator[str]:
-    """Start the production command on a free loopback port; yield its FHIR base URL."""
+) -> Iterator[RunningServer]:
+    """Start the production command on a free loopback port, trusting a test issuer."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    tokens = TokenFactory(f"{base}/fhir")
+    jwks_dir = tempfile.mkdtemp(prefix="esp-jwks-")
     environment = {
         **os.environ,
         "ESP_DATABASE_URL": database_url,
@@ -41,6 +58,7 @@ def running_server(
         "ESP_PORT": str(port),
         "ESP_WORKERS": str(workers),
         "ESP_LOG_LEVEL": "WARNING",
+        "ESP_TRUSTED_ISSUERS": tokens.trusted_issuers_json(Path(jwks_dir) / "jwks.json"),
         **(env or {}),
     }
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115 - closed below
@@ -53,7 +71,7 @@ def running_server(
     )
     try:
         _wait_ready(base, process)
-        yield f"{base}/fhir"
+        yield RunningServer(f"{base}/fhir", tokens)
     finally:
         process.terminate()
         try:

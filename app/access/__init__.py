@@ -1,0 +1,4 @@
+"""Authorization as pure policy: principal x scopes x relation x consent x custody -> a filter.
+
+Imports nothing from the application except `app.fhir`.
+"""

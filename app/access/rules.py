@@ -1,0 +1,31 @@
+"""Stable names for every grant and refusal (PRINCIPLES.md principle 4).
+
+They appear in OperationOutcome details and AuditEvent.agent.policy, so a
+refusal can always be traced to the rule and the law behind it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Rule(StrEnum):
+    INTERNAL = "internal-trusted-caller"
+    SCOPE = "smart-scope"
+    NON_PATIENT_DATA = "non-patient-data"
+    TREATMENT_RELATION = "treatment-relation-sundhedsloven-42a"
+    OPT_OUT = "opt-out-negativt-samtykke"
+    OVERRIDE = "emergency-override-vaerdispring"
+    OVERRIDE_NOT_ALLOWED = "override-professionals-only"
+    CITIZEN_SELF = "citizen-self"
+    CITIZEN_WRITES_OWN_OPT_OUT = "citizen-writes-own-opt-out"
+    CUSTODY = "custody-sundhedsloven-39a"
+    NO_CUSTODY = "no-verified-custody"
+    CHILD_15_OR_OVER = "child-15-or-over-sundhedsloven-39a"
+    CONTINUED_AFTER_15 = "custody-continued-sundhedsloven-39b"
+    HIDDEN_FROM_CUSTODY_HOLDER = "hidden-from-custody-holder-sundhedsloven-37-2"
+    CUSTODY_READ_ONLY = "custody-read-only"
+    AUDIT_LOG_CITIZEN_ONLY = "audit-log-citizen-only"
+    RELATION_NOT_SUPPORTED = "relation-not-supported"
+    SAME_PATIENT = "write-keeps-patient"
+    WRITE_NEEDS_RELATION = "write-needs-treatment-relation"

@@ -1,0 +1,98 @@
+"""HTTP endpoints of the authorization side and the `authenticate` dependency.
+
+Translation only: the logic lives in `app.auth` (docs/authorization.md).
+- POST /auth/token: SMART Backend Services token endpoint (RFC 6749 §4.4, RFC 7523)
+- POST /auth/dev-token: persona tokens, development only (404 otherwise)
+- GET  /auth/jwks.json: the dev issuer's public keys (RFC 7517 §5)
+- GET  /fhir/.well-known/smart-configuration: SMART App Launch v2 discovery
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.access.principal import Principal
+from app.auth.oauth import NO_STORE, OAuthError
+from app.auth.service import AuthService
+from app.fhir.outcome import not_found
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def auth_service(request: Request) -> AuthService:
+    """The AuthService the app built at startup (`app.state.auth`)."""
+    service = getattr(request.app.state, "auth", None)
+    if not isinstance(service, AuthService):
+        raise RuntimeError("app.state.auth is not set: build_auth_service() in the lifespan")
+    return service
+
+
+async def authenticate(request: Request) -> Principal:
+    """FastAPI dependency: the request's bearer token as a Principal (401/503 FhirError)."""
+    return await auth_service(request).authenticate(request.headers.get("authorization"))
+
+
+def _oauth(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+
+def _oauth_error(exc: OAuthError) -> JSONResponse:
+    return _oauth(exc.body(), exc.status)
+
+
+def make_router(*, auth_path: str = "/auth", fhir_path: str = "/fhir") -> APIRouter:
+    """The router; include it before any FHIR catch-all route such as /fhir/{type}/{id}."""
+    router = APIRouter(tags=["authorization"])
+
+    @router.post(f"{auth_path}/token")
+    async def token(request: Request) -> Response:
+        issuer = auth_service(request).dev_issuer
+        if issuer is None:
+            raise HTTPException(404)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != FORM:
+            return _oauth_error(OAuthError("invalid_request", f"send {FORM}"))
+        form = await request.form()
+        items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        if len(items) != len(form.multi_items()):
+            return _oauth_error(OAuthError("invalid_request", "file parameters are not allowed"))
+        try:
+            return _oauth(issuer.client_credentials(items))
+        except OAuthError as exc:
+            return _oauth_error(exc)
+
+    @router.post(f"{auth_path}/dev-token")
+    async def dev_token(request: Request) -> Response:
+        issuer = auth_service(request).dev_token_issuer
+        if issuer is None:
+            raise HTTPException(404)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _oauth_error(OAuthError("invalid_request", "the body must be JSON"))
+        try:
+            return _oauth(issuer.dev_token(body))
+        except OAuthError as exc:
+            return _oauth_error(exc)
+
+    @router.get(f"{auth_path}/jwks.json")
+    async def jwks(request: Request) -> Response:
+        issuer = auth_service(request).dev_issuer
+        if issuer is None:
+            raise HTTPException(404)
+        return JSONResponse(issuer.public_jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    @router.get(f"{fhir_path}/.well-known/smart-configuration")
+    async def smart_configuration(request: Request) -> Response:
+        config = auth_service(request).smart_configuration()
+        if config is None:
+            raise not_found("no authorization server is configured for discovery")
+        return JSONResponse(config, headers={"Cache-Control": "public, max-age=300"})
+
+    return router
+
+
+router = make_router()

@@ -1,0 +1,1 @@
+"""AuditEvents (IHE BALP style) for MinLog, written in the request's own transaction."""

@@ -1,0 +1,127 @@
+"""The parsed search request: frozen dataclasses the SQL compiler consumes (R4 search.html)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from app.fhir.outcome import Issue
+from app.fhir.search.registry import ParamType
+
+TotalMode = Literal["none", "estimate", "accurate"]
+SummaryMode = Literal["true", "text", "data", "count", "false"]
+DatePrefix = Literal["eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenValue:
+    """`code`, `system|code`, `|code` (no_system) or `system|` (code None)."""
+
+    system: str | None
+    code: str | None
+    no_system: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StringValue:
+    exact: str
+    norm: str
+
+
+@dataclass(frozen=True, slots=True)
+class DateValue:
+    """A prefix and the search value's implicit range [low, high) in UTC."""
+
+    prefix: DatePrefix
+    low: datetime
+    high: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceValue:
+    """A local target (type may be None for a bare id) or a foreign/canonical url."""
+
+    type: str | None
+    id: str | None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UriValue:
+    uri: str
+
+
+Value = TokenValue | StringValue | DateValue | ReferenceValue | UriValue
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One parameter occurrence: its values are ORed; a request ANDs its criteria."""
+
+    name: str  # as written, for OperationOutcome.issue.expression
+    param: str  # the registry name (`_id`, `category`, ...)
+    type: ParamType
+    modifier: str | None  # missing not text exact contains identifier of-type below
+    values: tuple[Value, ...] = ()
+    missing: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """`ref.param=...` (R4 search.html#chaining): per target type, a criterion on it."""
+
+    name: str
+    param: str
+    targets: tuple[tuple[str, Criterion], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """`_has:Source:ref:criterion` (R4 search.html#has): a Source pointing here matches."""
+
+    name: str
+    source_type: str
+    param: str
+    criterion: Criterion
+
+
+Criterion = Filter | Chain | Has
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    param: str
+    type: ParamType
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """`_include=Source:param[:Target]` or, reversed, `_revinclude=...`."""
+
+    source_type: str
+    param: str
+    target_type: str | None
+    iterate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    resource_types: tuple[str, ...]
+    criteria: tuple[tuple[str, tuple[Criterion, ...]], ...]  # per resource type
+    sort: tuple[SortKey, ...] = ()
+    count: int = 50
+    total: TotalMode | None = None  # None: the server default (see docs/search.md)
+    summary: SummaryMode | None = None
+    elements: tuple[str, ...] = ()
+    includes: tuple[Include, ...] = ()
+    revincludes: tuple[Include, ...] = ()
+    warnings: list[Issue] = field(default_factory=list, compare=False)
+    query_key: str = ""  # canonical form of what selects rows; binds paging cursors
+
+    def criteria_for(self, resource_type: str) -> tuple[Criterion, ...]:
+        for name, criteria in self.criteria:
+            if name == resource_type:
+                return criteria
+        return ()

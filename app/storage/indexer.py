@@ -1,0 +1,82 @@
+"""Writes the search-index rows and patient compartment of a resource's current version.
+
+Called inside the resource's own transaction (PRINCIPLES 7), so the index never
+describes a version that was not committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.search.extract import extract_index
+from app.storage.tables import INDEX_TABLES, compartment, resource, resource_version
+
+REINDEX_BATCH = 500
+
+
+async def write_index(
+    conn: AsyncConnection,
+    res_pk: int,
+    resource_type: str,
+    resource_json: dict[str, Any] | None,
+    *,
+    replace: bool,
+) -> set[str]:
+    """Index `resource_json` as the current version of `res_pk`; returns its compartment.
+
+    None = deleted: the search rows go, but the compartment stays, so whoever may
+    see the patient's data still gets 410 Gone and the history, not 404.
+    """
+    if replace:
+        for table in INDEX_TABLES.values():
+            await conn.execute(delete(table).where(table.c.res_pk == res_pk))
+    if resource_json is None:
+        return set()
+    if replace:
+        await conn.execute(delete(compartment).where(compartment.c.res_pk == res_pk))
+    rows = extract_index(resource_json)
+    for kind, table_rows in rows.tables().items():
+        if table_rows:
+            await conn.execute(
+                insert(INDEX_TABLES[kind]),
+                [{**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows],
+            )
+    if rows.compartment_patients:
+        await conn.execute(
+            insert(compartment),
+            [{"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)],
+        )
+    return set(rows.compartment_patients)
+
+
+async def reindex(conn: AsyncConnection, resource_types: Iterable[str] | None = None) -> int:
+    """Rebuild every index row from the current versions; returns resources indexed."""
+    wanted = list(resource_types) if resource_types is not None else None
+    count, last_pk = 0, 0
+    while True:
+        query = (
+            select(
+                resource.c.pk, resource.c.res_type, resource.c.deleted, resource_version.c.content
+            )
+            .join(
+                resource_version,
+                (resource_version.c.res_pk == resource.c.pk)
+                & (resource_version.c.version_id == resource.c.version_id),
+            )
+            .where(resource.c.pk > last_pk)
+            .order_by(resource.c.pk)
+            .limit(REINDEX_BATCH)
+        )
+        if wanted is not None:
+            query = query.where(resource.c.res_type.in_(wanted))
+        batch = (await conn.execute(query)).all()
+        if not batch:
+            return count
+        for pk, res_type, deleted, content in batch:
+            await write_index(conn, pk, res_type, None if deleted else content, replace=True)
+            count += 1
+        last_pk = batch[-1][0]

@@ -1,0 +1,235 @@
+"""Run a parsed FHIR search as SQL: one statement per page, keyset-paged, security-filtered.
+
+The WHERE clause of every statement ANDs the caller's security predicate
+(PRINCIPLES 3): matches, totals, pages, chains, `_has`, includes. Paging is by
+keyset on (sort values..., pk) with an HMAC-protected cursor, never OFFSET.
+See docs/search.md for defaults and the delta-pull watermark contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.fhir.instant import truncate_to_millis
+from app.fhir.outcome import bad_request
+from app.fhir.search.model import SearchRequest, SortKey
+from app.fhir.search.parse import parse_search
+from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_cursor
+from app.storage.search_include import fetch_includes
+from app.storage.search_predicates import PredicateCompiler, SecurityPredicate
+from app.storage.search_rows import StoredRow, select_rows, to_stored
+from app.storage.tables import INDEX_TABLES, resource
+
+_NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
+TOTAL_CAP = 10_000  # the default total is exact up to here, else omitted
+_SORT_COLUMN = {
+    "token": "code",
+    "string": "value_norm",
+    "date": "low",
+    "uri": "uri",
+    "reference": "target_id",
+}
+
+__all__ = ["SearchPage", "SecurityPredicate", "StoredRow", "find_matches", "run_search"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    matches: list[StoredRow]
+    includes: list[StoredRow]
+    total: int | None
+    next_cursor: str | None
+    prev_cursor: str | None
+    include_cap_reached: bool
+    # Delta pull (sort=_lastUpdated): rows stamped after it are left for the next pull.
+    watermark: datetime | None
+
+
+def _sort_expr(key: SortKey, r: FromClause) -> ColumnElement[Any]:
+    if key.param == "_lastUpdated":
+        return r.c.last_updated
+    if key.param == "_id":
+        return r.c.res_id
+    table = INDEX_TABLES[key.type].alias()
+    column = table.c[_SORT_COLUMN[key.type]]
+    agg = func.max(column) if key.descending else func.min(column)
+    return select(agg).where(table.c.res_pk == r.c.pk, table.c.param == key.param).scalar_subquery()
+
+
+def _keyset(
+    keys: Sequence[tuple[ColumnElement[Any], bool, bool]],
+    values: Sequence[Any],
+    pk: ColumnElement[int],
+    last_pk: int,
+    backwards: bool,
+) -> ColumnElement[bool]:
+    """Rows strictly after (or before) the boundary in ORDER BY (key NULLS LAST..., pk)."""
+    condition: ColumnElement[bool] = pk < last_pk if backwards else pk > last_pk
+    for (expr, descending, nullable), value in reversed(list(zip(keys, values, strict=True))):
+        if value is None:
+            beyond = expr.is_not(None) if backwards else false()
+            same = expr.is_(None)
+        else:
+            forward = expr < value if descending else expr > value
+            backward = expr > value if descending else expr < value
+            if not nullable:
+                beyond = backward if backwards else forward
+            elif backwards:
+                beyond = and_(expr.is_not(None), backward)
+            else:
+                beyond = or_(expr.is_(None), forward)
+            same = expr == value
+        condition = or_(beyond, and_(same, condition))
+    return condition
+
+
+def _order(
+    keys: Sequence[tuple[ColumnElement[Any], bool, bool]],
+    pk: ColumnElement[int],
+    backwards: bool,
+) -> list[ColumnElement[Any]]:
+    order: list[ColumnElement[Any]] = []
+    for expr, descending, nullable in keys:
+        if nullable:  # missing values last in both directions
+            nulls = expr.is_(None)
+            order.append(nulls.desc() if backwards else nulls.asc())
+        order.append(expr.asc() if descending == backwards else expr.desc())
+    order.append(pk.desc() if backwards else pk.asc())
+    return order
+
+
+async def _db_now(conn: AsyncConnection) -> datetime:
+    if conn.dialect.name == "postgresql":
+        value = (await conn.execute(select(func.clock_timestamp()))).scalar_one()
+    else:
+        text = (await conn.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))).scalar_one()
+        value = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+def _where(
+    request: SearchRequest, r: FromClause, compiler: PredicateCompiler
+) -> ColumnElement[bool]:
+    return or_(
+        *(
+            and_(compiler.visible(t, r), compiler.all(t, r, request.criteria_for(t)))
+            for t in request.resource_types
+        )
+    )
+
+
+async def _total(conn: AsyncConnection, request: SearchRequest, base: Select[Any]) -> int | None:
+    mode = request.total
+    if request.summary == "count":
+        mode = "accurate"
+    if mode == "none":
+        return None
+    if mode == "accurate":
+        return int(
+            (await conn.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+        )
+    capped = base.limit(TOTAL_CAP + 1).subquery()
+    count = int((await conn.execute(select(func.count()).select_from(capped))).scalar_one())
+    return count if count <= TOTAL_CAP else None
+
+
+async def run_search(
+    conn: AsyncConnection,
+    request: SearchRequest,
+    *,
+    security: SecurityPredicate,
+    cursor_key: bytes,
+    cursor: str | None,
+    settle_seconds: float = 2.0,
+    max_includes: int = 1000,
+) -> SearchPage:
+    """One page of `request`, its includes, total and cursors (R4 search.html)."""
+    position: Cursor | None = (
+        decode_cursor(cursor, cursor_key, request.query_key) if cursor else None
+    )
+    compiler = PredicateCompiler(security, conn.dialect.name)
+    r = resource.alias("r")
+    keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
+    where = _where(request, r, compiler)
+    watermark = None
+    if request.sort and request.sort[0].param == "_lastUpdated" and not request.sort[0].descending:
+        watermark = (
+            position.watermark
+            if position and position.watermark
+            else truncate_to_millis(await _db_now(conn) - timedelta(seconds=settle_seconds))
+        )
+        where = and_(where, r.c.last_updated <= watermark)
+    base = select(r.c.pk).where(where)
+    total = await _total(conn, request, base)
+    if request.summary == "count" or request.count == 0:
+        return SearchPage([], [], total, None, None, False, watermark)
+
+    backwards = position is not None and position.direction == "prev"
+    sort_cols = [expr.label(f"s{i}") for i, (expr, _, _) in enumerate(keys)]
+    query = select_rows(r, *sort_cols).where(where)
+    if position is not None:
+        if len(position.values) != len(keys):
+            raise bad_request("The paging cursor does not fit this search", "_cursor", "cursor")
+        query = query.where(_keyset(keys, position.values, r.c.pk, position.pk, backwards))
+    query = query.order_by(*_order(keys, r.c.pk, backwards)).limit(request.count + 1)
+    rows = (await conn.execute(query)).all()
+    more = len(rows) > request.count
+    rows = rows[: request.count]
+    if backwards:
+        rows.reverse()
+    matches = [to_stored(row) for row in rows]
+
+    def make(row: Any, direction: Direction) -> str:
+        values = tuple(getattr(row, f"s{i}") for i in range(len(keys)))
+        return encode_cursor(
+            Cursor(request.query_key, direction, values, row.pk, watermark), cursor_key
+        )
+
+    next_cursor = prev_cursor = None
+    if rows and (more if not backwards else True):
+        next_cursor = make(rows[-1], "next")
+    if rows and position is not None and (more if backwards else True):
+        prev_cursor = make(rows[0], "prev")
+    if total is None and request.total is None and position is None and not more:
+        total = len(matches)
+    includes, capped = await fetch_includes(
+        conn, matches, request.includes, request.revincludes, compiler, max_includes
+    )
+    return SearchPage(matches, includes, total, next_cursor, prev_cursor, capped, watermark)
+
+
+async def find_matches(
+    conn: AsyncConnection,
+    resource_type: str,
+    params: Sequence[tuple[str, str]],
+    *,
+    security: SecurityPredicate,
+    base_url: str,
+    limit: int = 2,
+) -> list[tuple[int, str]]:
+    """(pk, id) of up to `limit` current resources matching a conditional operation's query."""
+    request = parse_search([resource_type], params, base_url=base_url, lenient=False)
+    if not request.criteria_for(resource_type):
+        raise bad_request("A conditional operation needs search criteria", "If-None-Exist")
+    compiler = PredicateCompiler(security, conn.dialect.name)
+    r = resource.alias("r")
+    query = (
+        select(r.c.pk, r.c.res_id).where(_where(request, r, compiler)).order_by(r.c.pk).limit(limit)
+    )
+    return [(int(pk), str(res_id)) for pk, res_id in (await conn.execute(query)).all()]

@@ -1,0 +1,110 @@
+"""Configuration is checked at startup: trusted issuers and the clients file fail loudly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.auth.clients import ClientRegistry
+from app.auth.errors import ConfigError
+from app.auth.issuers import parse_trusted_issuers
+from tests.support.tokens import BackendClient, clients_document, signing_key
+
+
+def test_trusted_issuers() -> None:
+    configs = parse_trusted_issuers(
+        json.dumps(
+            [
+                {"issuer": "https://a.example", "jwks_uri": "https://a.example/jwks"},
+                {"issuer": "https://b.example", "jwks_file": "/etc/esp/b.json"},
+            ]
+        )
+    )
+    assert [c.issuer for c in configs] == ["https://a.example", "https://b.example"]
+    assert configs[0].jwks_uri == "https://a.example/jwks"
+    assert configs[1].jwks_file == Path("/etc/esp/b.json")
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        "not json",
+        json.dumps({"issuer": "x"}),
+        json.dumps(["x"]),
+        json.dumps([{"issuer": "", "jwks_uri": "https://a/jwks"}]),
+        json.dumps([{"issuer": "https://a", "jwks_uri": "https://a/j", "jwks_file": "f"}]),
+        json.dumps([{"issuer": "https://a"}]),
+        json.dumps([{"issuer": "https://a", "jwks_url": "https://a/jwks"}]),  # typo
+        json.dumps([{"issuer": "https://a", "jwks_uri": "http://a/jwks"}]),  # http in production
+        json.dumps([{"issuer": "https://a", "jwks_uri": "file:///etc/passwd"}]),
+        json.dumps([{"issuer": "https://a", "jwks_uri": "https://a/j"}] * 2),
+    ],
+)
+def test_bad_trusted_issuers_stop_startup(entries: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_trusted_issuers(entries)
+
+
+def test_http_jwks_uri_only_in_development() -> None:
+    entries = json.dumps([{"issuer": "http://idp:8081", "jwks_uri": "http://idp:8081/jwks"}])
+    assert parse_trusted_issuers(entries, allow_http=True)[0].jwks_uri == "http://idp:8081/jwks"
+
+
+def test_clients_file(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps(clients_document(BackendClient("a"), BackendClient("b", "RS384"))))
+    registry = ClientRegistry.load(path)
+    assert len(registry) == 2
+    client = registry.get("a")
+    assert client is not None
+    assert client.org == {"dk_org_sor": "100000000000615", "dk_org_kommunekode": "0615"}
+    assert client.scope.allows("CarePlan", "create")
+    assert registry.get("c") is None
+
+
+def test_no_clients_file_means_no_clients() -> None:
+    assert len(ClientRegistry.load(None)) == 0
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    entry = BackendClient("a").registration()
+    entry.update(changes)
+    return {"clients": [{k: v for k, v in entry.items() if v is not None}]}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "clients"),
+        ({"clients": {}}, "clients"),
+        (_with(jwks={"keys": [signing_key("ES384", "client:a").as_dict(private=True)]}), "private"),
+        (_with(jwks={"keys": []}), "jwks"),
+        (_with(jwks=None), "jwks"),
+        (_with(scope="user/*.cruds"), "system/"),
+        (_with(scope="system/*.sr"), "system/"),
+        (_with(scope=None), "scope"),
+        (_with(dk_org_sor=None), "dk_org_sor"),
+        (_with(dk_org_sor="not-a-sor"), "dk_org_sor"),
+        (_with(dk_org_kommunekode="615"), "kommunekode"),
+        (_with(user_type="professional"), "system"),
+        (_with(token_endpoint_auth_method="client_secret_basic"), "private_key_jwt"),
+        (_with(organisation="x"), "unknown fields"),
+        (_with(client_id=""), "client_id"),
+        (_with(client_id="a\nb"), "client_id"),
+        ({"clients": [BackendClient("a").registration()] * 2}, "twice"),
+    ],
+)
+def test_bad_client_registrations_stop_startup(document: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ClientRegistry.from_document(document)
+
+
+def test_unreadable_clients_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        ClientRegistry.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ConfigError):
+        ClientRegistry.load(tmp_path / "bad.json")
