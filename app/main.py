@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, auth: AuthService | None = N
         return RequestContext(
             request_id=str(request.state.request_id),
             principal=principal,
-            override_reason=request.headers.get("x-consent-override"),
+            override_reason=_override_reason(request.headers.get("x-consent-override")),
         )
 
     app.include_router(auth_router)
@@ -111,6 +112,11 @@ def create_app(settings: Settings | None = None, *, auth: AuthService | None = N
     app.include_router(fhir_router(service, settings, context), prefix="/fhir")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _override_reason(header: str | None) -> str | None:
+    """X-Consent-Override: the reason, percent-encoded UTF-8 (HTTP headers are ASCII)."""
+    return unquote(header) if header else None
 
 
 # The FHIR paths that need no token (SMART App Launch discovery, R4 capabilities).
