@@ -1,17 +1,49 @@
-"""Builds a request's AccessPolicy from its principal and the facts in the database."""
+"""Builds a request's AccessPolicy from its principal and the facts it needs.
+
+Facts come from the database (custody records, the caller's own Patient ids) and,
+when configured, from the national custody registry and treatment-relation service.
+"""
 
 from __future__ import annotations
 
-from app.access.custody import decide_custody
+from dataclasses import dataclass
+
+from app.access.age import today_in_copenhagen
+from app.access.custody import CustodyDecision, decide_custody
 from app.access.decision import AccessDenied
 from app.access.policy import AccessPolicy
 from app.access.principal import InvalidOverride, Principal
 from app.access.rules import Rule
-from app.access.age import today_in_copenhagen
 from app.fhir.outcome import bad_request
+from app.fhir.profiles.canonical import CPR_SYSTEM
+from app.integrations.registries import CustodyRegistry, TreatmentRelationService
 from app.interactions.context import RequestContext
-from app.storage.access_facts import custody_records, load_child, patients_with_cpr
+from app.interactions.request import FhirRequest
+from app.storage.access_facts import (
+    compartment_of,
+    cprs_of_patients,
+    custody_records,
+    load_child,
+    patients_with_cpr,
+    related_patients,
+)
 from app.storage.repository import Repository
+
+_PATIENT_PARAMS = ("patient", "subject")
+
+
+class ChildAccessDenied(AccessDenied):
+    """A custody holder refused for a child: audited in the child's MinLog."""
+
+    def __init__(self, rule: Rule, message: str, patient_ids: tuple[str, ...]) -> None:
+        super().__init__(rule, message)
+        self.patient_ids = patient_ids
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalRegistries:
+    custody: CustodyRegistry | None = None
+    treatment_relation: TreatmentRelationService | None = None
 
 
 def effective_principal(ctx: RequestContext) -> Principal | None:
@@ -21,7 +53,8 @@ def effective_principal(ctx: RequestContext) -> Principal | None:
         return principal
     if principal.user_type != "professional":
         raise AccessDenied(
-            Rule.OVERRIDE_NOT_ALLOWED, "Emergency override (værdispring) is for health professionals only"
+            Rule.OVERRIDE_NOT_ALLOWED,
+            "Emergency override (værdispring) is for health professionals only",
         )
     try:
         return principal.with_override(ctx.override_reason)
@@ -29,36 +62,81 @@ def effective_principal(ctx: RequestContext) -> Principal | None:
         raise bad_request(f"X-Consent-Override: {exc}", "X-Consent-Override") from None
 
 
-async def build_policy(repo: Repository, ctx: RequestContext) -> tuple[AccessPolicy, tuple[str, ...]]:
+async def _custody(repo: Repository, principal: Principal, registries: ExternalRegistries) -> CustodyDecision:
+    parent, child_cpr = principal.acting_cpr or "", principal.citizen_cpr or ""
+    child = await load_child(repo.conn, child_cpr)
+    records = await custody_records(repo.conn, child.patient_ids)
+    today = today_in_copenhagen()
+    decision = decide_custody(
+        parent_cpr=parent, child_cpr=child_cpr, child=child, related_persons=records, today=today
+    )
+    if not decision.allowed and decision.rule == Rule.NO_CUSTODY and registries.custody:
+        confirmed = await registries.custody.has_custody(parent, child_cpr)
+        decision = decide_custody(
+            parent_cpr=parent,
+            child_cpr=child_cpr,
+            child=child,
+            related_persons=records,
+            today=today,
+            registry_confirms=confirmed,
+        )
+    if not decision.allowed:
+        raise ChildAccessDenied(decision.rule, decision.message, child.patient_ids)
+    return decision
+
+
+async def _named_patients(repo: Repository, req: FhirRequest) -> set[str]:
+    """The Patient ids a request names: patient/subject parameters, CPR chains, the target."""
+    ids: set[str] = set()
+    cprs: set[str] = set()
+    for name, value in req.query:
+        base = name.split(":")[0]
+        if base in _PATIENT_PARAMS:
+            ids.update(v.removeprefix("Patient/") for v in value.split(","))
+        elif base.split(".")[0] in _PATIENT_PARAMS and name.endswith(".identifier"):
+            cprs.update(v.split("|")[-1] for v in value.split(",") if v.startswith(CPR_SYSTEM))
+    for cpr in cprs:
+        ids.update(pid for pid, _ in await patients_with_cpr(repo.conn, cpr))
+    if req.resource_type and req.resource_id:
+        ids |= await compartment_of(repo.conn, req.resource_type, req.resource_id)
+    return ids
+
+
+async def _confirmed_elsewhere(
+    repo: Repository, principal: Principal, req: FhirRequest, service: TreatmentRelationService
+) -> tuple[str, ...]:
+    """Patients the external service confirms a relation to, where none is recorded here."""
+    if not principal.org_sor:
+        return ()
+    named = await _named_patients(repo, req)
+    unknown = named - await related_patients(repo.conn, principal.org_sor, named)
+    confirmed = []
+    for pid, cpr in sorted((await cprs_of_patients(repo.conn, unknown)).items()):
+        if await service.has_relation(principal.org_sor, cpr):
+            confirmed.append(pid)
+    return tuple(confirmed)
+
+
+async def build_policy(
+    repo: Repository, ctx: RequestContext, req: FhirRequest, registries: ExternalRegistries
+) -> tuple[AccessPolicy, tuple[str, ...]]:
     """(policy, the caller's own Patient ids) for this request; AccessDenied if refused outright."""
     principal = effective_principal(ctx)
-    if principal is None or principal.user_type != "citizen" or not principal.citizen_cpr:
-        policy = AccessPolicy(principal)
+    if principal is None:
+        return AccessPolicy(None), ()
+    if principal.user_type != "citizen":
+        confirmed: tuple[str, ...] = ()
+        if registries.treatment_relation is not None:
+            confirmed = await _confirmed_elsewhere(repo, principal, req, registries.treatment_relation)
+        policy = AccessPolicy(principal, confirmed_patient_ids=confirmed)
         policy.check_request()
         return policy, ()
     own: tuple[str, ...] = ()
     custody = None
-    if principal.relation == "custody" and principal.acting_cpr:
-        child = await load_child(repo.conn, principal.citizen_cpr)
-        custody = decide_custody(
-            parent_cpr=principal.acting_cpr,
-            child_cpr=principal.citizen_cpr,
-            child=child,
-            related_persons=await custody_records(repo.conn, child.patient_ids),
-            today=today_in_copenhagen(),
-        )
-        if not custody.allowed:
-            raise ChildAccessDenied(custody.rule, custody.message, child.patient_ids)
-    else:
+    if principal.relation == "custody" and principal.acting_cpr and principal.citizen_cpr:
+        custody = await _custody(repo, principal, registries)
+    elif principal.citizen_cpr:
         own = tuple(pid for pid, _ in await patients_with_cpr(repo.conn, principal.citizen_cpr))
     policy = AccessPolicy(principal, custody=custody)
     policy.check_request()
     return policy, own
-
-
-class ChildAccessDenied(AccessDenied):
-    """A custody holder refused for a child: audited in the child's MinLog."""
-
-    def __init__(self, rule: Rule, message: str, patient_ids: tuple[str, ...]) -> None:
-        super().__init__(rule, message)
-        self.patient_ids = patient_ids

@@ -20,7 +20,12 @@ from app.fhir.instant import now_utc
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
 from app.fhir.resource_types import Interaction, spec_for
 from app.interactions import bundles, history
-from app.interactions.access_setup import ChildAccessDenied, build_policy, effective_principal
+from app.interactions.access_setup import (
+    ChildAccessDenied,
+    ExternalRegistries,
+    build_policy,
+    effective_principal,
+)
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.crud import CrudHandlers, HiddenFromCaller, visible_current
@@ -61,6 +66,7 @@ class FhirService:
         profiles: ProfileValidator | None = None,
         conformance: ConformanceResources | None = None,
         limits: ServiceLimits | None = None,
+        registries: ExternalRegistries | None = None,
     ) -> None:
         self.storage = storage
         self.cursor_key = cursor_key
@@ -69,6 +75,7 @@ class FhirService:
         self.writes = WriteChecks(profiles)
         self.crud = CrudHandlers(self.writes)
         self.audit = AuditTrail()
+        self.registries = registries or ExternalRegistries()
 
     @property
     def base_url(self) -> str:
@@ -78,12 +85,13 @@ class FhirService:
 
     @asynccontextmanager
     async def session(
-        self, ctx: RequestContext, interaction: str, *, write: bool, resource_type: str | None = None
+        self, ctx: RequestContext, interaction: str, req: FhirRequest, *, write: bool
     ) -> AsyncIterator[Session]:
         """A Session whose repository sees only what the caller may see; audited on success."""
         audited = ctx.principal is not None
         async with self.storage.unit_of_work(write=write or audited) as repo:
-            policy, own = await build_policy(repo, ctx)
+            policy, own = await build_policy(repo, ctx, req, self.registries)
+            resource_type = req.resource_type
             mode = "search" if interaction in ("search-type", "search-system") else "read"
             repo.security = security_predicate(
                 lambda t: policy.read_filter(t, mode),
@@ -149,9 +157,7 @@ class FhirService:
             return self._conformance(req)
         handler, interaction = self._route(req)
         try:
-            async with self.session(
-                ctx, interaction.value, write=interaction in _WRITES, resource_type=req.resource_type
-            ) as s:
+            async with self.session(ctx, interaction.value, req, write=interaction in _WRITES) as s:
                 return await handler(s, req)
         except (AccessDenied, HiddenFromCaller) as exc:
             await self._refused(ctx, interaction.value, exc)
@@ -250,7 +256,7 @@ class FhirService:
             raise FhirError.of(413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle")
         if kind == "transaction":
             try:
-                async with self.session(ctx, "transaction", write=True) as s:
+                async with self.session(ctx, "transaction", req, write=True) as s:
                     response = await bundles.run_transaction(s, body, req, self.handle, self.render_entry)
             except (AccessDenied, HiddenFromCaller) as exc:
                 await self._refused(ctx, "transaction", exc)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.access.custody import CUSTODY_CODE, RELATIONSHIP_SYSTEM, Child
 from app.fhir.profiles.canonical import CPR_SYSTEM, SOR_SYSTEM
 from app.storage.tables import (
+    care_relation,
     compartment,
     resource,
     resource_version,
@@ -111,3 +112,44 @@ async def organization_name(conn: AsyncConnection, sor: str) -> str | None:
     ).first()
     name = row.content.get("name") if row else None
     return name if isinstance(name, str) else None
+
+
+async def cprs_of_patients(conn: AsyncConnection, patient_ids: Iterable[str]) -> dict[str, str]:
+    """CPR number of each Patient id that carries one."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(resource.c.res_id, search_token.c.code)
+        .join(search_token, search_token.c.res_pk == resource.c.pk)
+        .where(
+            resource.c.res_type == "Patient",
+            resource.c.res_id.in_(ids),
+            search_token.c.param == "identifier",
+            search_token.c.system == CPR_SYSTEM,
+        )
+    )
+    return {res_id: code for res_id, code in rows.all()}
+
+
+async def related_patients(conn: AsyncConnection, org_sor: str, patient_ids: Iterable[str]) -> set[str]:
+    """Which of these patients the organisation already has a recorded treatment relation to."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        select(care_relation.c.patient_id)
+        .where(care_relation.c.org_sor == org_sor, care_relation.c.patient_id.in_(ids))
+        .distinct()
+    )
+    return {row[0] for row in rows.all()}
+
+
+async def compartment_of(conn: AsyncConnection, resource_type: str, resource_id: str) -> set[str]:
+    """The patients of one resource, whoever asks (to consult external services)."""
+    rows = await conn.execute(
+        select(compartment.c.patient_id)
+        .join(resource, resource.c.pk == compartment.c.res_pk)
+        .where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
+    )
+    return {row[0] for row in rows.all()}
