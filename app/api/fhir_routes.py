@@ -147,6 +147,8 @@ def _add_type_routes(router: APIRouter, endpoints: FhirEndpoints, spec: Resource
         add(f"/{name}", ["PUT"], "conditional-update")
         add(f"/{name}", ["PATCH"], "conditional-patch")
         add(f"/{name}", ["DELETE"], "conditional-delete")
+    if supports(Interaction.CREATE):
+        add(f"/{name}/$validate", ["POST"], "validate", operation="$validate")
     if supports(Interaction.HISTORY_TYPE):
         add(f"/{name}/_history", ["GET"], "history-type", operation="_history")
     if supports(Interaction.READ):

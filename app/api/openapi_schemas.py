@@ -59,6 +59,10 @@ _SUMMARIES = {
     "transaction": ("Process a batch or transaction Bundle", "Bundle"),
     "history-system": ("History of all resources", "Bundle"),
     "search-system": ("Search several types (_type) at once", "Bundle"),
+    "validate": (
+        "Validate a {t} against the base spec and our profiles (?profile=); 200 with the issues",
+        "OperationOutcome",
+    ),
 }
 
 

@@ -203,6 +203,8 @@ class FhirService:
             if op is None:
                 return (self.crud.read, Interaction.READ) if has_id else (self._search, Interaction.SEARCH_TYPE)
         elif method == "POST":
+            if op == "$validate" and not has_id:
+                return self._validate, Interaction.SEARCH_TYPE
             if op == "_search" and not has_id:
                 return self._search, Interaction.SEARCH_TYPE
             if op is None:
@@ -239,6 +241,18 @@ class FhirService:
             default_count=self.limits.default_count,
             max_count=self.limits.max_count,
         )
+
+    async def _validate(self, s: Session, req: FhirRequest) -> Result:
+        """POST [type]/$validate: 200 with an OperationOutcome, valid or not (R4 $validate)."""
+        body, profile = req.body, req.param("profile")
+        if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+            params = {p.get("name"): p for p in body.get("parameter", []) if isinstance(p, dict)}
+            body = params.get("resource", {}).get("resource")
+            profile = params.get("profile", {}).get("valueUri") or profile
+            if body is None:
+                raise bad_request("Parameters needs a 'resource' parameter", "Parameters.parameter")
+        issues = await self.writes.validate(s.repo, body, req.resource_type or "", profile)
+        return Result(200, body=operation_outcome(issues))
 
     async def _search(self, s: Session, req: FhirRequest) -> Result:
         s.query = urlencode(req.query) or None

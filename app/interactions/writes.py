@@ -112,12 +112,20 @@ class WriteChecks:
                 raise FhirError(422, issues)
         return content
 
-    def validate(self, body: Any, resource_type: str, resolve: Resolver | None = None) -> list[Issue]:
-        """$validate: every issue, as information for the caller (never raises for the resource)."""
+    async def validate(
+        self,
+        repo: Repository,
+        body: Any,
+        resource_type: str,
+        profile: str | None = None,
+    ) -> list[Issue]:
+        """$validate: every issue of `body` (R4 resource-operation-validate); never raises for it."""
         try:
             content = require_valid(body, resource_type)
         except FhirError as exc:
             return list(exc.issues)
         if self.profiles is None:
             return []
-        return self.profiles.validate(content, resolve=resolve)
+        resolve = await _resolver(repo, content, {})
+        urls = [profile] if profile else None
+        return self.profiles.validate(content, urls, resolve=resolve)
