@@ -49,15 +49,17 @@ class AuditTrail:
                 refs = per_patient.setdefault(patient, [])
                 if reference not in refs:
                     refs.append(reference)
-        for patient, references in sorted(per_patient.items()):
-            await self._write(
-                repo,
-                principal,
+        await self._write(
+            repo,
+            principal,
+            [
                 AuditRecord(
-                    interaction, "0", rule, patient, references[:MAX_RESOURCES_PER_EVENT], query=query
-                ),
-                request_id,
-            )
+                    interaction, "0", rule, patient, refs[:MAX_RESOURCES_PER_EVENT], query=query
+                )
+                for patient, refs in sorted(per_patient.items())
+            ],
+            request_id,
+        )
 
     async def record_refusal(
         self,
@@ -72,23 +74,35 @@ class AuditTrail:
         outcome: Outcome = "4",
     ) -> None:
         """Refusal: one event per patient concerned (or one without a patient)."""
-        patient_ids = sorted(set(patients)) or [None]
-        for patient in patient_ids:
-            await self._write(
-                repo,
-                principal,
-                AuditRecord(interaction, outcome, rule, patient, description=message),
-                request_id,
-            )
+        patient_ids: list[str | None] = [*sorted(set(patients))] or [None]
+        await self._write(
+            repo,
+            principal,
+            [
+                AuditRecord(interaction, outcome, rule, patient, description=message)
+                for patient in patient_ids
+            ],
+            request_id,
+        )
 
     async def _write(
-        self, repo: Repository, principal: Principal | None, record: AuditRecord, request_id: str
+        self,
+        repo: Repository,
+        principal: Principal | None,
+        records: Sequence[AuditRecord],
+        request_id: str,
     ) -> None:
-        event = audit_event(
-            record,
-            principal=principal,
-            recorded=repo.stamp,
-            org_name=await self._org_name(repo, principal),
-            request_id=request_id,
-        )
-        await repo.create(event, server=True)
+        if not records:
+            return
+        org_name = await self._org_name(repo, principal)
+        events = [
+            audit_event(
+                record,
+                principal=principal,
+                recorded=repo.stamp,
+                org_name=org_name,
+                request_id=request_id,
+            )
+            for record in records
+        ]
+        await repo.create_server_records(events)

@@ -25,6 +25,8 @@ from app.auth.jwks import JwksSource, JwksUnavailable, select_key
 # RFC 8725 §3.1: allow-list; RS384/ES384 are not in joserfc's default set, so always explicit.
 ALGORITHMS: tuple[str, ...] = ("RS256", "RS384", "ES256", "ES384")
 MAX_LEEWAY = 60
+# Validated tokens remembered until they expire (bounded; oldest evicted first).
+VERIFIED_CACHE_SIZE = 10_000
 MAX_TOKEN_BYTES = 16 * 1024
 # RFC 9068 §2.1 `at+jwt`; plain `JWT` from most issuers; no `typ` is allowed too.
 _TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
@@ -53,14 +55,29 @@ class TokenValidator:
         self.algorithms = algorithms
         self._registry = JWSRegistry(algorithms=list(algorithms))
         self._clock = clock
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def authenticate(self, token: str) -> Principal:
-        """Validate `token` and build its Principal; FhirError 401 (or 503) otherwise."""
+        """Validate `token` and build its Principal; FhirError 401 (or 503) otherwise.
+
+        A token that validated once is remembered until its `exp` (no leeway), so the
+        signature is checked once per token, not once per request.
+        """
+        now = self._clock()
+        cached = self._verified.get(token)
+        if cached is not None and now < cached[1]:
+            return cached[0]
         claims = await self.validate(token)
         try:
-            return Principal.from_claims(claims)
+            principal = Principal.from_claims(claims)
         except InvalidClaims as exc:
             raise invalid_token(str(exc)) from exc
+        expires = claims.get("exp")
+        if isinstance(expires, int | float):
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (principal, float(expires))
+        return principal
 
     async def validate(self, token: str) -> dict[str, Any]:
         """Verified claims of `token`; FhirError 401 (or 503) otherwise."""

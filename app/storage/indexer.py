@@ -53,6 +53,26 @@ async def write_index(
     return set(rows.compartment_patients)
 
 
+async def write_index_many(
+    conn: AsyncConnection, items: Iterable[tuple[int, str, dict[str, Any]]]
+) -> None:
+    """Index new resources (no earlier rows) with one INSERT per table for all of them."""
+    per_table: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
+    patients: list[dict[str, Any]] = []
+    for res_pk, resource_type, resource_json in items:
+        rows = extract_index(resource_json)
+        for kind, table_rows in rows.tables().items():
+            per_table[kind].extend(
+                {**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows
+            )
+        patients.extend({"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients))
+    for kind, table_rows in per_table.items():
+        if table_rows:
+            await conn.execute(insert(INDEX_TABLES[kind]), table_rows)
+    if patients:
+        await conn.execute(insert(compartment), patients)
+
+
 async def reindex(conn: AsyncConnection, resource_types: Iterable[str] | None = None) -> int:
     """Rebuild every index row from the current versions; returns resources indexed."""
     wanted = list(resource_types) if resource_types is not None else None

@@ -50,12 +50,20 @@ async def write_relations(
     content: dict[str, Any] | None,
     patients: set[str],
     author_sor: str | None,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Replace the derived rows of `res_pk`; record `author_sor` as a treating organisation."""
-    await conn.execute(
-        delete(care_relation).where(care_relation.c.res_pk == res_pk, care_relation.c.kind != "author")
-    )
-    await conn.execute(delete(opt_out).where(opt_out.c.res_pk == res_pk))
+    """Replace the derived rows of `res_pk`; record `author_sor` as a treating organisation.
+
+    `fresh`: the first version of a new resource, so there are no earlier rows to delete.
+    """
+    if not fresh:
+        await conn.execute(
+            delete(care_relation).where(
+                care_relation.c.res_pk == res_pk, care_relation.c.kind != "author"
+            )
+        )
+        await conn.execute(delete(opt_out).where(opt_out.c.res_pk == res_pk))
     if content is None:
         return
     if not patients:

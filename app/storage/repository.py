@@ -282,6 +282,49 @@ class Repository:
             pk, resource_type, resource_id, 1, content, method, author=not server
         )
 
+    async def create_server_records(self, contents: Sequence[dict[str, Any]]) -> None:
+        """Insert server-written resources (AuditEvents) in a few statements for all of them.
+
+        They are new, never updated, and establish no treatment relation, so the
+        per-resource path (head, version, index, relations one by one) is not needed.
+        """
+        if not contents:
+            return
+        heads = [
+            {
+                "res_type": c["resourceType"],
+                "res_id": _new_id(),
+                "version_id": 1,
+                "last_updated": self.stamp,
+                "deleted": False,
+            }
+            for c in contents
+        ]
+        inserted = await self.conn.execute(
+            resource.insert().returning(resource.c.pk, sort_by_parameter_order=True), heads
+        )
+        pks = [row.pk for row in inserted.all()]
+        versions = []
+        indexed = []
+        for pk, head, content in zip(pks, heads, contents, strict=True):
+            stored = with_meta(content, head["res_id"], 1, self.stamp)
+            versions.append(
+                {
+                    "res_pk": pk,
+                    "version_id": 1,
+                    "prev_version": None,
+                    "res_type": head["res_type"],
+                    "res_id": head["res_id"],
+                    "last_updated": self.stamp,
+                    "method": "POST",
+                    "deleted": False,
+                    "content": stored,
+                }
+            )
+            indexed.append((pk, head["res_type"], stored))
+        await self.conn.execute(resource_version.insert(), versions)
+        await indexer.write_index_many(self.conn, indexed)
+
     async def update(
         self,
         content: dict[str, Any],
@@ -472,7 +515,12 @@ class Repository:
             self.conn, pk, resource_type, stored_content, replace=version > 1
         )
         await write_relations(
-            self.conn, pk, stored_content, patients, self.author_sor if author else None
+            self.conn,
+            pk,
+            stored_content,
+            patients,
+            self.author_sor if author else None,
+            fresh=version == 1,
         )
         stored = StoredResource(
             resource_type,
