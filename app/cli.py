@@ -6,11 +6,20 @@ import argparse
 import asyncio
 import json
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from alembic import command
+from alembic.config import Config
+
+from app.demo import load_demo
+from app.fhir.outcome import FhirError
+from app.loader import database_has_patients, load_bundle
+from app.main import create_app
 from app.settings import Settings, get_settings
+from app.storage.engine import create_engine_async
+from app.storage.indexer import reindex
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +30,6 @@ def _project_root() -> Path:
 
 
 def _alembic_config(settings: Settings) -> Any:
-    from alembic.config import Config
-
     root = _project_root()
     config = Config(str(root / "alembic.ini"))
     config.set_main_option("script_location", str(root / "migrations"))
@@ -31,8 +38,6 @@ def _alembic_config(settings: Settings) -> Any:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from alembic import command
-
     config = _alembic_config(settings)
     if args.action == "upgrade":
         command.upgrade(config, args.revision or "head")
@@ -42,8 +47,6 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     if args.migrate:
         cmd_db(argparse.Namespace(action="upgrade", revision=None), settings)
     uvicorn.run(
@@ -60,55 +63,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _bundle_for_load(document: dict[str, Any]) -> dict[str, Any]:
-    """A transaction to load: transactions and batches as they are; other Bundles as PUTs."""
-    if document.get("resourceType") != "Bundle":
-        return {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [_put_entry(document)],
-        }
-    if document.get("type") in ("transaction", "batch"):
-        return document
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [_put_entry(e["resource"]) for e in document.get("entry", []) if "resource" in e],
-    }
-
-
-def _put_entry(resource: dict[str, Any]) -> dict[str, Any]:
-    if "id" in resource:
-        request = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
-    else:
-        request = {"method": "POST", "url": resource["resourceType"]}
-    return {"resource": resource, "request": request}
-
-
-async def load_bundle(settings: Settings, document: dict[str, Any]) -> dict[str, Any]:
-    """Load through the same code path as POST /fhir, as a trusted internal caller."""
-    from app.interactions.context import RequestContext
-    from app.interactions.request import FhirRequest
-    from app.main import build_service
-
-    service = build_service(settings)
-    try:
-        secret = await service.storage.setting("cursor_secret")
-        service.cursor_key = (settings.cursor_secret or secret or "").encode()
-        ctx = RequestContext(request_id=f"load-{uuid.uuid4().hex[:12]}")
-        result = await service.execute(
-            ctx, FhirRequest(method="POST", body=_bundle_for_load(document))
-        )
-        return result.body or {}
-    finally:
-        await service.storage.dispose()
+def _load_demo(settings: Settings, *, if_empty: bool) -> int:
+    print(asyncio.run(load_demo(settings, if_empty=if_empty)).summary())
+    return 0
 
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
-    from app.fhir.outcome import FhirError
-
-    document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    if args.demo == bool(args.file):
+        print("esp-careplans load: give either FILE or --demo", file=sys.stderr)
+        return 2
     try:
+        if args.demo:
+            return _load_demo(settings, if_empty=args.if_empty)
+        if args.if_empty and asyncio.run(database_has_patients(settings)):
+            print("not loaded: the database already holds patients (--if-empty)")
+            return 0
+        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
         response = asyncio.run(load_bundle(settings, document))
     except FhirError as exc:
         print(
@@ -121,13 +91,26 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_openapi(args: argparse.Namespace, settings: Settings) -> int:
-    from app.main import create_app
-
     document = json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"
     if args.output == "-":
         sys.stdout.write(document)
     else:
         Path(args.output).write_text(document, encoding="utf-8")
+    return 0
+
+
+async def _reindex(settings: Settings, types: list[str] | None) -> int:
+    engine = create_engine_async(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            return await reindex(conn, types)
+    finally:
+        await engine.dispose()
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    count = asyncio.run(_reindex(settings, args.types or None))
+    print(f"reindexed {count} resources")
     return 0
 
 
@@ -148,8 +131,18 @@ def parser() -> argparse.ArgumentParser:
     db.set_defaults(run=cmd_db)
 
     load = commands.add_parser("load", help="load a Bundle (or resource) through the API code path")
-    load.add_argument("file")
+    load.add_argument("file", nargs="?", help="a Bundle or resource (JSON); not with --demo")
+    load.add_argument("--demo", action="store_true", help="load the demo data set (docs/demo.md)")
+    load.add_argument(
+        "--if-empty", action="store_true", help="do nothing when the database holds any Patient"
+    )
     load.set_defaults(run=cmd_load)
+
+    rebuild = commands.add_parser(
+        "reindex", help="rebuild search indexes from the current versions"
+    )
+    rebuild.add_argument("types", nargs="*", help="resource types (default: all)")
+    rebuild.set_defaults(run=cmd_reindex)
 
     export = commands.add_parser("export-openapi", help="write the OpenAPI document")
     export.add_argument("--output", default=str(ROOT / "openapi" / "openapi.json"))

@@ -9,18 +9,21 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from app.api.errors import install_error_handlers
 from app.api.fhir_routes import fhir_router
-from app.api.middleware import request_context_middleware
+from app.api.middleware import RequestContextMiddleware
 from app.api.openapi_schemas import component_schemas
 from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
 from app.auth.service import AuthService, build_auth_service
 from app.fhir.capability import capability_statement
 from app.fhir.profiles import ProfileCatalog
+from app.integrations.registries import HttpCustodyRegistry, HttpTreatmentRelationService
+from app.interactions.access_setup import ExternalRegistries
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.service import FhirService, ServiceLimits
@@ -37,7 +40,19 @@ OPERATIONS = (
 )
 
 
-def build_service(settings: Settings) -> FhirService:
+def external_registries(settings: Settings, client: httpx.AsyncClient) -> ExternalRegistries:
+    """The registries of ESP_CUSTODY_REGISTRY_URL and ESP_TREATMENT_RELATION_URL, if set."""
+    return ExternalRegistries(
+        custody=HttpCustodyRegistry(settings.custody_registry_url, client)
+        if settings.custody_registry_url
+        else None,
+        treatment_relation=HttpTreatmentRelationService(settings.treatment_relation_url, client)
+        if settings.treatment_relation_url
+        else None,
+    )
+
+
+def build_service(settings: Settings, registries: ExternalRegistries | None = None) -> FhirService:
     engine = create_engine_async(settings.database_url)
     storage = Storage(
         engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds
@@ -54,12 +69,19 @@ def build_service(settings: Settings) -> FhirService:
             max_includes=settings.search_max_includes,
             max_bundle_entries=settings.max_bundle_entries,
         ),
+        registries=registries,
     )
 
 
-def create_app(settings: Settings | None = None, *, auth: AuthService | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    auth: AuthService | None = None,
+    registries: ExternalRegistries | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
-    service = build_service(settings)
+    http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
+    service = build_service(settings, registries or external_registries(settings, http))
     auth_service = auth or build_auth_service(settings)
 
     @cache
@@ -83,6 +105,7 @@ def create_app(settings: Settings | None = None, *, auth: AuthService | None = N
         log.info("service started", extra={"database": service.storage.engine.dialect.name})
         yield
         await auth_service.aclose()
+        await http.aclose()
         await service.storage.dispose()
 
     app = FastAPI(
@@ -95,7 +118,7 @@ def create_app(settings: Settings | None = None, *, auth: AuthService | None = N
     app.state.service = service
     app.state.settings = settings
     app.state.auth = auth_service
-    app.middleware("http")(request_context_middleware)
+    app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
     async def context(request: Request) -> RequestContext:

@@ -43,14 +43,16 @@ class AccessPolicy:
                 "Emergency override (værdispring) is for health professionals only",
             )
         if p.user_type == "citizen" and p.relation not in ("self", "custody"):
-            raise AccessDenied(Rule.RELATION_NOT_SUPPORTED, f"Relation '{p.relation}' is not supported")
-        if p.user_type == "citizen" and p.relation == "custody":
-            if self.custody is None or not self.custody.allowed:
-                decision = self.custody
-                raise AccessDenied(
-                    decision.rule if decision else Rule.NO_CUSTODY,
-                    decision.message if decision else "No verified custody of this child",
-                )
+            raise AccessDenied(
+                Rule.RELATION_NOT_SUPPORTED, f"Relation '{p.relation}' is not supported"
+            )
+        custody_refused = self.custody is None or not self.custody.allowed
+        if p.user_type == "citizen" and p.relation == "custody" and custody_refused:
+            decision = self.custody
+            raise AccessDenied(
+                decision.rule if decision else Rule.NO_CUSTODY,
+                decision.message if decision else "No verified custody of this child",
+            )
 
     def read_filter(self, resource_type: str, interaction: str) -> RowFilter:
         """Which rows of `resource_type` may be read (`read` or `search`); never raises."""
@@ -81,7 +83,10 @@ class AccessPolicy:
         )
 
     def _citizen_filter(
-        self, p: Principal, resource_type: str, scoped: tuple[tuple[tuple[str, str], ...], ...] | None
+        self,
+        p: Principal,
+        resource_type: str,
+        scoped: tuple[tuple[tuple[str, str], ...], ...] | None,
     ) -> RowFilter:
         if p.relation == "self" and p.citizen_cpr:
             return RowFilter(rule=Rule.CITIZEN_SELF, patient_cprs=(p.citizen_cpr,), granular=scoped)
@@ -115,7 +120,9 @@ class AccessPolicy:
         if not p.scopes.allows(resource_type, interaction):
             raise AccessDenied(Rule.SCOPE, f"No scope grants {interaction} on {resource_type}")
         if patients_before and set(patients_after) != set(patients_before):
-            raise AccessDenied(Rule.SAME_PATIENT, "A write can never move a resource to another patient")
+            raise AccessDenied(
+                Rule.SAME_PATIENT, "A write can never move a resource to another patient"
+            )
         if p.user_type == "citizen":
             if p.relation != "self":
                 raise AccessDenied(Rule.CUSTODY_READ_ONLY, "Custody holders have read-only access")
@@ -128,7 +135,8 @@ class AccessPolicy:
                 )
             if not citizen_is_adult_enough:
                 raise AccessDenied(
-                    Rule.CITIZEN_WRITES_OWN_OPT_OUT, "Opt-outs can be managed by citizens from age 15"
+                    Rule.CITIZEN_WRITES_OWN_OPT_OUT,
+                    "Opt-outs can be managed by citizens from age 15",
                 )
             return Rule.CITIZEN_WRITES_OWN_OPT_OUT
         return Rule.TREATMENT_RELATION

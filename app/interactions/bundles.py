@@ -23,7 +23,7 @@ from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest, parse_entry_url
 from app.interactions.result import Result
 from app.interactions.session import Session
-from app.storage.repository import Repository
+from app.storage.repository import Repository, criteria_key
 
 # R4 http.html#trules: the order entries of a transaction are processed in.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -140,8 +140,31 @@ def _references(node: Any) -> list[str]:
     return found
 
 
+def _conditional_criteria(entries: list[_Entry]) -> list[tuple[str, list[tuple[str, str]]]]:
+    found = []
+    for entry in entries:
+        req = entry.request
+        if req.resource_type is None:
+            continue
+        if req.method == "POST" and req.if_none_exist:
+            found.append(
+                (
+                    req.resource_type,
+                    parse_qsl(req.if_none_exist.lstrip("?"), keep_blank_values=True),
+                )
+            )
+        elif req.method in ("PUT", "PATCH", "DELETE") and req.resource_id is None and req.query:
+            found.append((req.resource_type, list(req.query)))
+    return found
+
+
 async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str]:
     """Decide every created or conditionally targeted id; map fullUrls to `Type/id`."""
+    # Take every conditional lock up front in one global order, so two transactions
+    # naming the same criteria in different orders cannot deadlock.
+    criteria = sorted(_conditional_criteria(entries), key=lambda c: criteria_key(*c))
+    for resource_type, pairs in criteria:
+        await repo.lock_criteria(resource_type, pairs)
     mapping: dict[str, str] = {}
     for entry in entries:
         req = entry.request
@@ -246,7 +269,9 @@ async def run_transaction(
     _check_overlaps(entries)
     for entry in entries:
         if entry.request.body is not None and entry.request.method in ("POST", "PUT"):
-            entry.request = replace(entry.request, body=_rewrite_references(entry.request.body, mapping))
+            entry.request = replace(
+                entry.request, body=_rewrite_references(entry.request.body, mapping)
+            )
     siblings = {
         f"{e.request.resource_type}/{e.target_id}": e.request.body
         for e in entries

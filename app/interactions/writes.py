@@ -33,7 +33,9 @@ class ProfileValidator(Protocol):
 def check_type_writable(resource_type: str) -> None:
     spec = spec_for(resource_type)
     if spec is None:
-        raise FhirError.of(404, "not-supported", f"Resource type '{resource_type}' is not supported")
+        raise FhirError.of(
+            404, "not-supported", f"Resource type '{resource_type}' is not supported"
+        )
     if not spec.writable:
         reason = "written only by the server" if spec.server_written else "read-only"
         raise FhirError.of(405, "not-supported", f"{resource_type} is {reason}")
@@ -119,7 +121,7 @@ class WriteChecks:
         resource_type: str,
         profile: str | None = None,
     ) -> list[Issue]:
-        """$validate: every issue of `body` (R4 resource-operation-validate); never raises for it."""
+        """$validate: every issue of `body` (R4 Resource-validate); never raises for it."""
         try:
             content = require_valid(body, resource_type)
         except FhirError as exc:

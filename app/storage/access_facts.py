@@ -51,12 +51,14 @@ async def patients_with_cpr(conn: AsyncConnection, cpr: str) -> list[tuple[str, 
 
 async def load_child(conn: AsyncConnection, child_cpr: str) -> Child:
     patients = await patients_with_cpr(conn, child_cpr)
-    births = [p.get("birthDate") for _, p in patients if isinstance(p.get("birthDate"), str)]
+    births = [str(p["birthDate"]) for _, p in patients if isinstance(p.get("birthDate"), str)]
     birth = date.fromisoformat(births[0][:10]) if births and len(births[0]) >= 10 else None
     return Child(tuple(pid for pid, _ in patients), birth)
 
 
-async def custody_records(conn: AsyncConnection, patient_ids: Iterable[str]) -> list[dict[str, Any]]:
+async def custody_records(
+    conn: AsyncConnection, patient_ids: Iterable[str]
+) -> list[dict[str, Any]]:
     """Current RelatedPersons of these patients coded PARAUTH (custody)."""
     ids = sorted(set(patient_ids))
     if not ids:
@@ -129,10 +131,12 @@ async def cprs_of_patients(conn: AsyncConnection, patient_ids: Iterable[str]) ->
             search_token.c.system == CPR_SYSTEM,
         )
     )
-    return {res_id: code for res_id, code in rows.all()}
+    return dict(rows.tuples().all())
 
 
-async def related_patients(conn: AsyncConnection, org_sor: str, patient_ids: Iterable[str]) -> set[str]:
+async def related_patients(
+    conn: AsyncConnection, org_sor: str, patient_ids: Iterable[str]
+) -> set[str]:
     """Which of these patients the organisation already has a recorded treatment relation to."""
     ids = sorted(set(patient_ids))
     if not ids:

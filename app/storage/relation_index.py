@@ -18,7 +18,6 @@ from app.access.relation_facts import OrgMention, opt_out_facts, organization_me
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.storage.tables import care_relation, opt_out, resource, search_token
 
-
 # care_relation.patient_id of a resource that belongs to no patient.
 NO_PATIENT = ""
 
@@ -37,7 +36,7 @@ async def _sor_by_organization_id(conn: AsyncConnection, ids: Iterable[str]) -> 
             search_token.c.system == SOR_SYSTEM,
         )
     )
-    return {res_id: code for res_id, code in rows.all()}
+    return dict(rows.tuples().all())
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
@@ -78,7 +77,7 @@ async def write_relations(
         [m.organization_id for m in mentions if m.organization_id]
         + [f.actor_organization_id for f in facts if f.actor_organization_id],
     )
-    relations = {
+    relations: set[tuple[str, str, str]] = {
         (patient, sor, mention.kind)
         for mention in mentions
         if (sor := _sor(mention, sors))

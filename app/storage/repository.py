@@ -8,7 +8,6 @@ escapes authorization (PRINCIPLES.md, principle 3).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,11 @@ class HistoryQuery:
     count: int = 50
     # Keyset position: (last_updated, res_pk, version_id) of the last entry seen.
     after: tuple[datetime, int, int] | None = None
+
+
+def criteria_key(resource_type: str, criteria: Sequence[tuple[str, str]]) -> str:
+    """The normalised form of conditional-interaction criteria (what the lock is taken on)."""
+    return resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
 
 
 def _new_id() -> str:
@@ -255,9 +259,12 @@ class Repository:
         """
         if not self._postgres:
             return
-        canonical = resource_type + "?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
-        key = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big", signed=True)
-        await self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        # Advisory locks are per database: the schema is part of the key, so deployments
+        # (or test runs) in different schemas of one database never wait for each other.
+        await self.conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :key, 0))"),
+            {"key": criteria_key(resource_type, criteria)},
+        )
 
     # -- writes --------------------------------------------------------------
 
@@ -423,13 +430,14 @@ class Repository:
             raise FhirError.of(
                 412,
                 "conflict",
-                f"If-Match version {if_match} is stale: {resource_type}/{resource_id} is at version {version}",
+                f"If-Match version {if_match} is stale: "
+                f"{resource_type}/{resource_id} is at version {version}",
             )
 
     async def _lock_head(
         self, resource_type: str, resource_id: str
     ) -> tuple[int, int, bool] | None:
-        """Lock the head row (PostgreSQL); keep this transaction's stamp after its last version's."""
+        """Lock the head row (PostgreSQL); keep our stamp after its last version's stamp."""
         query = select(
             resource.c.pk, resource.c.version_id, resource.c.deleted, resource.c.last_updated
         ).where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)

@@ -13,12 +13,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.fhir.instant import format_instant, now_utc, truncate_to_millis
+from app.fhir.outcome import FhirError
 from app.storage.records import SecurityPredicate, allow_all
 from app.storage.repository import Repository
 from app.storage.tables import resource, resource_version, service_setting
+
+# PostgreSQL: deadlock_detected, serialization_failure.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
 
 
 class Storage:
@@ -49,7 +54,27 @@ class Storage:
     async def unit_of_work(
         self, *, write: bool, security: SecurityPredicate = allow_all
     ) -> AsyncIterator[Repository]:
-        """One transaction; commits when the block ends normally, rolls back on any error."""
+        """One transaction; commits when the block ends normally, rolls back on any error.
+
+        A deadlock or serialization failure between concurrent writers is transient:
+        the client gets 503 with Retry-After and may simply retry.
+        """
+        try:
+            async with self._transaction(write, security) as repository:
+                yield repository
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+                raise FhirError(
+                    503,
+                    FhirError.of(503, "transient", "Concurrent update conflict; retry").issues,
+                    {"Retry-After": "1"},
+                ) from exc
+            raise
+
+    @asynccontextmanager
+    async def _transaction(
+        self, write: bool, security: SecurityPredicate
+    ) -> AsyncIterator[Repository]:
         async with self.engine.connect() as conn:
             if write:
                 conn = await conn.execution_options(esp_write=True)

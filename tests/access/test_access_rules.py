@@ -56,7 +56,9 @@ def rule_of(response: Any) -> str:
 # -- treatment relation (sundhedsloven §42a) ----------------------------------------
 
 
-def test_hospital_sees_the_plans_it_authored_including_hidden_ones(world: TestClient, tokens: TokenFactory) -> None:
+def test_hospital_sees_the_plans_it_authored_including_hidden_ones(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     hospital = bearer(tokens.system(sor=HOSPITAL_SOR, scopes="system/*.rs"))
     plans = world.get("/fhir/CarePlan", params={"subject": "Patient/lars"}, headers=hospital).json()
     assert ids(plans) == ["lars-hidden", "lars-plan"]
@@ -74,23 +76,32 @@ def test_unrelated_municipality_sees_nothing(world: TestClient, tokens: TokenFac
     assert "entry" not in history
 
 
-def test_care_team_membership_is_a_treatment_relation(world: TestClient, tokens: TokenFactory) -> None:
+def test_care_team_membership_is_a_treatment_relation(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     # Horsens Kommune is in the care team of Einer's rehabilitation plan, but Einer
     # opted out of sharing with it: with an override it sees the plan, nothing else.
     horsens = bearer(tokens.professional(sor=MUNICIPALITY_SOR))
     reason = quote("Akut indlæggelse")  # percent-encoded UTF-8: HTTP headers are ASCII
     response = world.get(
-        "/fhir/CarePlan", params={"subject": "Patient/einer"}, headers={**horsens, "X-Consent-Override": reason}
+        "/fhir/CarePlan",
+        params={"subject": "Patient/einer"},
+        headers={**horsens, "X-Consent-Override": reason},
     )
     assert ids(response.json()) == ["einer-other", "einer-rehab"]
     lars = world.get("/fhir/CarePlan", params={"subject": "Patient/lars"}, headers=horsens).json()
     assert lars["total"] == 0
 
 
-def test_update_needs_the_relation_and_cannot_move_a_plan_to_another_patient(world: TestClient, tokens: TokenFactory) -> None:
+def test_update_needs_the_relation_and_cannot_move_a_plan_to_another_patient(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     odder = bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR))
     plan = world.get("/fhir/CarePlan/lars-plan", headers=bearer(tokens.system())).json()
-    assert world.put("/fhir/CarePlan/lars-plan", json=plan, headers={**odder, **FHIR_JSON}).status_code == 404
+    assert (
+        world.put("/fhir/CarePlan/lars-plan", json=plan, headers={**odder, **FHIR_JSON}).status_code
+        == 404
+    )
     hospital = bearer(tokens.system())
     moved = {**plan, "subject": {"reference": "Patient/gitte"}}
     response = world.put("/fhir/CarePlan/lars-plan", json=moved, headers={**hospital, **FHIR_JSON})
@@ -98,10 +109,19 @@ def test_update_needs_the_relation_and_cannot_move_a_plan_to_another_patient(wor
     assert rule_of(response) == "write-keeps-patient"
 
 
-def test_creating_for_a_patient_establishes_the_relation(world: TestClient, tokens: TokenFactory) -> None:
+def test_creating_for_a_patient_establishes_the_relation(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     odder = bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR))
-    plan = {"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": {"reference": "Patient/gitte"}}
-    assert world.post("/fhir/CarePlan", json=plan, headers={**odder, **FHIR_JSON}).status_code == 201
+    plan = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "Patient/gitte"},
+    }
+    assert (
+        world.post("/fhir/CarePlan", json=plan, headers={**odder, **FHIR_JSON}).status_code == 201
+    )
     seen = world.get("/fhir/CarePlan", params={"subject": "Patient/gitte"}, headers=odder).json()
     assert seen["total"] == 2
     assert "gitte-plan" in ids(seen)
@@ -110,7 +130,9 @@ def test_creating_for_a_patient_establishes_the_relation(world: TestClient, toke
 # -- opt-out (negativt samtykke) and emergency override (værdispring) ---------------
 
 
-def test_opt_out_hides_everything_from_the_blocked_organisation(world: TestClient, tokens: TokenFactory) -> None:
+def test_opt_out_hides_everything_from_the_blocked_organisation(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     horsens = bearer(tokens.system(sor=MUNICIPALITY_SOR, scopes="system/*.rs"))
     searches = [
         ("/fhir/CarePlan", {"subject": "Patient/einer"}),
@@ -125,10 +147,17 @@ def test_opt_out_hides_everything_from_the_blocked_organisation(world: TestClien
     assert world.get("/fhir/CarePlan/einer-rehab", headers=horsens).status_code == 404
     # The hospital, not named in the opt-out, still sees the same data.
     hospital = bearer(tokens.system(sor=HOSPITAL_SOR, scopes="system/*.rs"))
-    assert world.get("/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=hospital).json()["total"] == 2
+    assert (
+        world.get("/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=hospital).json()[
+            "total"
+        ]
+        == 2
+    )
 
 
-def test_the_opt_out_itself_stays_visible_so_professionals_know_data_is_blocked(world: TestClient, tokens: TokenFactory) -> None:
+def test_the_opt_out_itself_stays_visible_so_professionals_know_data_is_blocked(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     horsens = bearer(tokens.system(sor=MUNICIPALITY_SOR, scopes="system/*.rs"))
     assert world.get("/fhir/Consent/einer-optout", headers=horsens).status_code == 200
 
@@ -136,13 +165,19 @@ def test_the_opt_out_itself_stays_visible_so_professionals_know_data_is_blocked(
 def test_override_lifts_the_opt_out_and_is_audited(world: TestClient, tokens: TokenFactory) -> None:
     professional = bearer(tokens.professional(sor=MUNICIPALITY_SOR))
     reason = quote("Bevidstløs patient")
-    response = world.get("/fhir/CarePlan/einer-rehab", headers={**professional, "X-Consent-Override": reason})
+    response = world.get(
+        "/fhir/CarePlan/einer-rehab", headers={**professional, "X-Consent-Override": reason}
+    )
     assert response.status_code == 200
     einer = bearer(tokens.citizen(cpr=EINER))
     log = world.get("/fhir/AuditEvent", params={"patient": "Patient/einer"}, headers=einer).json()
     overrides = [
-        e["resource"] for e in log.get("entry", [])
-        if any(t.get("code") == "consent-override" for t in e["resource"].get("meta", {}).get("tag", []))
+        e["resource"]
+        for e in log.get("entry", [])
+        if any(
+            t.get("code") == "consent-override"
+            for t in e["resource"].get("meta", {}).get("tag", [])
+        )
     ]
     assert overrides, log
     event = overrides[0]
@@ -156,7 +191,9 @@ def test_override_claim_in_the_token_also_works(world: TestClient, tokens: Token
 
 
 @pytest.mark.parametrize("who", ["system", "citizen"])
-def test_override_by_a_system_or_a_citizen_is_403(world: TestClient, tokens: TokenFactory, who: str) -> None:
+def test_override_by_a_system_or_a_citizen_is_403(
+    world: TestClient, tokens: TokenFactory, who: str
+) -> None:
     token = tokens.system(sor=MUNICIPALITY_SOR) if who == "system" else tokens.citizen(cpr=EINER)
     response = world.get("/fhir/CarePlan", headers={**bearer(token), "X-Consent-Override": "Akut"})
     assert response.status_code == 403
@@ -166,14 +203,21 @@ def test_override_by_a_system_or_a_citizen_is_403(world: TestClient, tokens: Tok
 # -- parental access (sundhedsloven §39a, §37 stk. 2) ----------------------------------
 
 
-def test_custody_parent_sees_the_child_but_never_the_hidden_plan(world: TestClient, tokens: TokenFactory) -> None:
+def test_custody_parent_sees_the_child_but_never_the_hidden_plan(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     parent = bearer(tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN))
     plans = world.get("/fhir/CarePlan", headers=parent).json()
     assert ids(plans) == ["lars-plan"] and plans["total"] == 1
     assert world.get("/fhir/CarePlan/lars-hidden", headers=parent).status_code == 404
     assert world.get("/fhir/CarePlan/lars-hidden/_history", headers=parent).status_code == 404
-    assert world.get("/fhir/CarePlan", params={"_id": "lars-hidden"}, headers=parent).json()["total"] == 0
-    with_includes = world.get("/fhir/Patient", params={"_revinclude": "CarePlan:subject"}, headers=parent).json()
+    assert (
+        world.get("/fhir/CarePlan", params={"_id": "lars-hidden"}, headers=parent).json()["total"]
+        == 0
+    )
+    with_includes = world.get(
+        "/fhir/Patient", params={"_revinclude": "CarePlan:subject"}, headers=parent
+    ).json()
     assert ids(with_includes, "CarePlan") == ["lars-plan"]
     assert "lars-hidden" not in str(world.get("/fhir/CarePlan/_history", headers=parent).json())
 
@@ -181,10 +225,17 @@ def test_custody_parent_sees_the_child_but_never_the_hidden_plan(world: TestClie
 def test_custody_parent_sees_no_other_child(world: TestClient, tokens: TokenFactory) -> None:
     parent = bearer(tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN))
     assert world.get("/fhir/CarePlan/einer-rehab", headers=parent).status_code == 404
-    assert world.get("/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=parent).json()["total"] == 0
+    assert (
+        world.get("/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=parent).json()[
+            "total"
+        ]
+        == 0
+    )
 
 
-def test_the_child_itself_and_the_clinician_see_the_hidden_plan(world: TestClient, tokens: TokenFactory) -> None:
+def test_the_child_itself_and_the_clinician_see_the_hidden_plan(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     child = bearer(tokens.citizen(cpr=LARS_BERGGREN))
     assert ids(world.get("/fhir/CarePlan", headers=child).json()) == ["lars-hidden", "lars-plan"]
     clinician = bearer(tokens.professional(sor=HOSPITAL_SOR))
@@ -216,7 +267,9 @@ def test_being_father_is_not_custody(world: TestClient, tokens: TokenFactory) ->
 
 
 def test_custody_is_read_only(world: TestClient, tokens: TokenFactory) -> None:
-    parent = bearer(tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN, scopes="patient/*.cruds"))
+    parent = bearer(
+        tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN, scopes="patient/*.cruds")
+    )
     plan = world.get("/fhir/CarePlan/lars-plan", headers=parent).json()
     response = world.put("/fhir/CarePlan/lars-plan", json=plan, headers={**parent, **FHIR_JSON})
     assert response.status_code == 403
@@ -229,34 +282,58 @@ def test_refusals_are_audited_in_the_childs_minlog(world: TestClient, tokens: To
     refused = [e["resource"] for e in log.get("entry", []) if e["resource"]["outcome"] == "4"]
     assert refused, log
     assert any(
-        a["who"].get("identifier", {}).get("value") == ANDERS_JENSEN for e in refused for a in e["agent"]
+        a["who"].get("identifier", {}).get("value") == ANDERS_JENSEN
+        for e in refused
+        for a in e["agent"]
     )
 
 
 # -- MinLog ---------------------------------------------------------------------------
 
 
-def test_minlog_shows_the_custody_holders_own_viewing(world: TestClient, tokens: TokenFactory) -> None:
+def test_minlog_shows_the_custody_holders_own_viewing(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     parent = bearer(tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN))
     assert world.get("/fhir/CarePlan/lars-plan", headers=parent).status_code == 200
     log = world.get("/fhir/AuditEvent", params={"patient": "Patient/lars"}, headers=parent).json()
     reads = [
-        e["resource"] for e in log.get("entry", [])
+        e["resource"]
+        for e in log.get("entry", [])
         if e["resource"]["subtype"][0]["code"] == "read"
-        and any(a["who"].get("identifier", {}).get("value") == KIRSTEN_BERGGREN for a in e["resource"]["agent"])
+        and any(
+            a["who"].get("identifier", {}).get("value") == KIRSTEN_BERGGREN
+            for a in e["resource"]["agent"]
+        )
     ]
     assert reads
-    assert any(a.get("role", [{}])[0].get("coding", [{}])[0].get("code") == "PARAUTH" for a in reads[0]["agent"])
+    assert any(
+        a.get("role", [{}])[0].get("coding", [{}])[0].get("code") == "PARAUTH"
+        for a in reads[0]["agent"]
+    )
 
 
-def test_minlog_shows_which_organisation_accessed_by_name_and_sor(world: TestClient, tokens: TokenFactory) -> None:
+def test_minlog_shows_which_organisation_accessed_by_name_and_sor(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     world.get("/fhir/CarePlan/einer-other", headers=bearer(tokens.system(sor=HOSPITAL_SOR)))
-    log = world.get("/fhir/AuditEvent", params={"patient": "Patient/einer"}, headers=bearer(tokens.citizen(cpr=EINER))).json()
-    orgs = [a["who"] for e in log["entry"] for a in e["resource"]["agent"] if "identifier" in a["who"]]
-    assert {"identifier": {"system": "urn:oid:1.2.208.176.1.1", "value": HOSPITAL_SOR}, "display": "Regionshospitalet Horsens"} in orgs
+    log = world.get(
+        "/fhir/AuditEvent",
+        params={"patient": "Patient/einer"},
+        headers=bearer(tokens.citizen(cpr=EINER)),
+    ).json()
+    orgs = [
+        a["who"] for e in log["entry"] for a in e["resource"]["agent"] if "identifier" in a["who"]
+    ]
+    assert {
+        "identifier": {"system": "urn:oid:1.2.208.176.1.1", "value": HOSPITAL_SOR},
+        "display": "Regionshospitalet Horsens",
+    } in orgs
 
 
-def test_a_citizens_minlog_never_shows_other_patients(world: TestClient, tokens: TokenFactory) -> None:
+def test_a_citizens_minlog_never_shows_other_patients(
+    world: TestClient, tokens: TokenFactory
+) -> None:
     world.get("/fhir/CarePlan", headers=bearer(tokens.system(sor=HOSPITAL_SOR)))  # touches everyone
     log = world.get("/fhir/AuditEvent", headers=bearer(tokens.citizen(cpr=EINER))).json()
     patients = {
@@ -287,7 +364,12 @@ def test_citizen_writes_only_own_opt_out(world: TestClient, tokens: TokenFactory
     einer = bearer(tokens.citizen(cpr=EINER, scopes="patient/*.rs patient/Consent.cu"))
     consent = world.get("/fhir/Consent/einer-optout", headers=einer).json()
     revoked = {**consent, "status": "inactive"}
-    assert world.put("/fhir/Consent/einer-optout", json=revoked, headers={**einer, **FHIR_JSON}).status_code == 200
+    assert (
+        world.put(
+            "/fhir/Consent/einer-optout", json=revoked, headers={**einer, **FHIR_JSON}
+        ).status_code
+        == 200
+    )
     horsens = bearer(tokens.system(sor=MUNICIPALITY_SOR, scopes="system/*.rs"))
     assert world.get("/fhir/CarePlan/einer-rehab", headers=horsens).status_code == 200
     others = {**consent, "id": None, "patient": {"reference": "Patient/lars"}}
@@ -295,9 +377,16 @@ def test_citizen_writes_only_own_opt_out(world: TestClient, tokens: TokenFactory
     response = world.post("/fhir/Consent", json=others, headers={**einer, **FHIR_JSON})
     assert response.status_code == 403
     assert rule_of(response) == "citizen-writes-own-opt-out"
-    plan = {"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": {"reference": "Patient/einer"}}
+    plan = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "Patient/einer"},
+    }
     scoped = bearer(tokens.citizen(cpr=EINER, scopes="patient/*.cruds"))
-    assert world.post("/fhir/CarePlan", json=plan, headers={**scoped, **FHIR_JSON}).status_code == 403
+    assert (
+        world.post("/fhir/CarePlan", json=plan, headers={**scoped, **FHIR_JSON}).status_code == 403
+    )
 
 
 # -- SMART scopes only narrow ------------------------------------------------------------
@@ -326,9 +415,19 @@ def test_pages_under_filters_are_full_pages(world: TestClient, tokens: TokenFact
     odder = bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR))
     for i in range(12):
         for headers, patient in ((hospital, "lars"), (odder, "einer")):
-            plan = {"resourceType": "CarePlan", "status": "active", "intent": "plan",
-                    "subject": {"reference": f"Patient/{patient}"}, "description": str(i)}
-            assert world.post("/fhir/CarePlan", json=plan, headers={**headers, **FHIR_JSON}).status_code == 201
+            plan = {
+                "resourceType": "CarePlan",
+                "status": "active",
+                "intent": "plan",
+                "subject": {"reference": f"Patient/{patient}"},
+                "description": str(i),
+            }
+            assert (
+                world.post(
+                    "/fhir/CarePlan", json=plan, headers={**headers, **FHIR_JSON}
+                ).status_code
+                == 201
+            )
     first = world.get("/fhir/CarePlan", params={"_count": 5}, headers=odder).json()
     assert len(first["entry"]) == 5
     seen = ids(first)

@@ -51,14 +51,18 @@ PAIR = ("2911829996", "0505159995")
 def custody_registries() -> list[Any]:
     return [
         FakeCustodyRegistry({PAIR}),
-        HttpCustodyRegistry("http://registry.test/custody", _served_by({PAIR}, ("parent_cpr", "child_cpr"))),
+        HttpCustodyRegistry(
+            "http://registry.test/custody", _served_by({PAIR}, ("parent_cpr", "child_cpr"))
+        ),
     ]
 
 
 def relation_services() -> list[Any]:
     return [
         FakeTreatmentRelationService({PAIR}),
-        HttpTreatmentRelationService("http://registry.test/relation", _served_by({PAIR}, ("org_sor", "patient_cpr"))),
+        HttpTreatmentRelationService(
+            "http://registry.test/relation", _served_by({PAIR}, ("org_sor", "patient_cpr"))
+        ),
     ]
 
 
@@ -107,12 +111,16 @@ def test_unreachable_custody_registry_is_503(app_with: Any, tokens: TokenFactory
         assert client.get("/fhir/CarePlan", headers=father).status_code == 503
 
 
-def test_service_confirmed_treatment_relation_opens_the_named_patient(app_with: Any, tokens: TokenFactory) -> None:
+def test_service_confirmed_treatment_relation_opens_the_named_patient(
+    app_with: Any, tokens: TokenFactory
+) -> None:
     service = FakeTreatmentRelationService({(OTHER_MUNICIPALITY_SOR, EINER)})
     with app_with(ExternalRegistries(treatment_relation=service)) as client:
         odder = bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR, scopes="system/*.rs"))
         assert client.get("/fhir/CarePlan/einer-other", headers=odder).status_code == 200
-        found = client.get("/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=odder).json()
+        found = client.get(
+            "/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=odder
+        ).json()
         assert found["total"] == 2
         assert client.get("/fhir/CarePlan/lars-plan", headers=odder).status_code == 404
 

@@ -32,8 +32,12 @@ OPERATIONS = r"^/fhir/(CarePlan|Patient|Condition)(/\{id\})?$"
 def api_schema(app: FastAPI, settings: Any, tokens: TokenFactory, tmp_path: Path) -> Any:
     load_world(settings)
     identities = {
-        "hospital": tokens.system(sor=HOSPITAL_SOR, scopes="system/*.cruds", exp=tokens.clock() + 3600),
-        "odder": tokens.system(sor=OTHER_MUNICIPALITY_SOR, scopes="system/*.cruds", exp=tokens.clock() + 3600),
+        "hospital": tokens.system(
+            sor=HOSPITAL_SOR, scopes="system/*.cruds", exp=tokens.clock() + 3600
+        ),
+        "odder": tokens.system(
+            sor=OTHER_MUNICIPALITY_SOR, scopes="system/*.cruds", exp=tokens.clock() + 3600
+        ),
     }
     document = {
         "auth": [
@@ -50,14 +54,18 @@ def api_schema(app: FastAPI, settings: Any, tokens: TokenFactory, tmp_path: Path
 
 @pytest.mark.slow
 def test_api_contract_under_two_principals(api_schema: Any) -> None:
-    # Driven through Hypothesis directly: schemathesis's pytest plugin does not yet support pytest 9.
+    # Driven through Hypothesis directly: schemathesis's pytest plugin lacks pytest 9 support.
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 9, [op.label for op in operations]
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(
+            max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+        )
         def check(case: Any) -> None:
-            case.call_and_validate(checks=[not_a_server_error, ignored_auth, object_level_authorization])
+            case.call_and_validate(
+                checks=[not_a_server_error, ignored_auth, object_level_authorization]
+            )
 
         check()

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.access.age import today_in_copenhagen
-from app.cli import load_bundle
+from app.loader import load_bundle
 from app.settings import Settings
 from tests.support.resources import CPR_SYSTEM, SOR_SYSTEM
 from tests.support.tokens import (
@@ -110,7 +110,10 @@ def world() -> list[dict[str, Any]]:
         "status": "active",
         "scope": {
             "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
             ]
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
@@ -121,7 +124,10 @@ def world() -> list[dict[str, Any]]:
                 {
                     "role": {
                         "coding": [
-                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                "code": "PRCP",
+                            }
                         ]
                     },
                     "reference": {"reference": "Organization/horsens-kommune"},
@@ -137,7 +143,9 @@ def world() -> list[dict[str, Any]]:
         _patient("gitte", GITTE_BERGGREN, date(2010, 5, 5), "Gitte"),
         _patient("einer", EINER, date(1960, 1, 2), "Einer"),
         # 14 years and 364 days old today, and 15 today.
-        _patient("nearly15", NEARLY_15_CPR, fifteenth_birthday_today() + timedelta(days=1), "Næsten"),
+        _patient(
+            "nearly15", NEARLY_15_CPR, fifteenth_birthday_today() + timedelta(days=1), "Næsten"
+        ),
         _patient("just15", JUST_15_CPR, fifteenth_birthday_today(), "Netop"),
         _related("kirsten-lars", "lars", KIRSTEN_BERGGREN, RELATIONSHIP, "PARAUTH"),
         _related("kirsten-gitte", "gitte", KIRSTEN_BERGGREN, RELATIONSHIP, "PARAUTH"),

@@ -97,3 +97,34 @@ def test_parallel_blind_updates_leave_a_gapless_history(server: str) -> None:
     assert versions == {str(v) for v in range(2, 22)}
     history = _get(f"{url}/_history", params={"_count": 100}).json()
     assert [int(e["response"]["etag"][3:-1]) for e in history["entry"]] == list(range(21, 0, -1))
+
+
+def test_transactions_naming_the_same_criteria_in_opposite_orders_do_not_deadlock(server: str) -> None:
+    def org_entry(sor: str) -> dict:
+        return {
+            "resource": {
+                "resourceType": "Organization",
+                "identifier": [{"system": "urn:oid:1.2.208.176.1.1", "value": sor}],
+                "name": f"Org {sor}",
+            },
+            "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier=urn:oid:1.2.208.176.1.1|{sor}"},
+        }
+
+    pairs = [(f"9{i:014d}1", f"9{i:014d}2") for i in range(10)]
+
+    def bundle(first: str, second: str) -> dict:
+        return {"resourceType": "Bundle", "type": "transaction", "entry": [org_entry(first), org_entry(second)]}
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60, headers={**HEADERS, **FHIR_JSON}) as client:
+            return await asyncio.gather(
+                *(client.post(server, json=bundle(a, b)) for a, b in pairs),
+                *(client.post(server, json=bundle(b, a)) for a, b in pairs),
+            )
+
+    responses = asyncio.run(run())
+    assert [r.status_code for r in responses] == [200] * 20
+    for a, b in pairs:
+        for sor in (a, b):
+            found = _get(f"{server}/Organization", params={"identifier": f"urn:oid:1.2.208.176.1.1|{sor}"})
+            assert found.json()["total"] == 1

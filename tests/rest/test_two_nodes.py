@@ -17,33 +17,46 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
+def nodes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningServer, RunningServer]]:
     for url in database_for("postgres", tmp_path_factory.mktemp("nodes")):
         with running_server(url, workers=1) as first, running_server(url, workers=1) as second:
             yield first, second
 
 
-def test_writes_through_one_node_read_consistently_through_the_other(nodes: tuple[RunningServer, RunningServer]) -> None:
+def test_writes_through_one_node_read_consistently_through_the_other(
+    nodes: tuple[RunningServer, RunningServer],
+) -> None:
     a, b = nodes
-    created = httpx.post(f"{a.base}/CarePlan", json=careplan(), headers={**a.system_headers(), **FHIR_JSON})
+    created = httpx.post(
+        f"{a.base}/CarePlan", json=careplan(), headers={**a.system_headers(), **FHIR_JSON}
+    )
     assert created.status_code == 201
     plan = created.json()
     read = httpx.get(f"{b.base}/CarePlan/{plan['id']}", headers=b.system_headers())
     assert read.status_code == 200 and read.json() == plan
     updated = httpx.put(
-        f"{b.base}/CarePlan/{plan['id']}", json={**plan, "status": "completed"},
+        f"{b.base}/CarePlan/{plan['id']}",
+        json={**plan, "status": "completed"},
         headers={**b.system_headers(), **FHIR_JSON, "If-Match": 'W/"1"'},
     )
     assert updated.status_code == 200
     stale = httpx.put(
-        f"{a.base}/CarePlan/{plan['id']}", json={**plan, "status": "revoked"},
+        f"{a.base}/CarePlan/{plan['id']}",
+        json={**plan, "status": "revoked"},
         headers={**a.system_headers(), **FHIR_JSON, "If-Match": 'W/"1"'},
     )
     assert stale.status_code == 412, "a lost update across nodes"
-    assert httpx.get(f"{a.base}/CarePlan/{plan['id']}", headers=a.system_headers()).json()["status"] == "completed"
+    assert (
+        httpx.get(f"{a.base}/CarePlan/{plan['id']}", headers=a.system_headers()).json()["status"]
+        == "completed"
+    )
 
 
-def test_conditional_creates_across_nodes_create_exactly_one(nodes: tuple[RunningServer, RunningServer]) -> None:
+def test_conditional_creates_across_nodes_create_exactly_one(
+    nodes: tuple[RunningServer, RunningServer],
+) -> None:
     a, b = nodes
     cpr = unique_cpr()
     criteria = f"identifier={CPR_SYSTEM}|{cpr}"
@@ -65,5 +78,9 @@ def test_conditional_creates_across_nodes_create_exactly_one(nodes: tuple[Runnin
     assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
     for node in (a, b):
-        found = httpx.get(f"{node.base}/Patient", params={"identifier": f"{CPR_SYSTEM}|{cpr}"}, headers=node.system_headers())
+        found = httpx.get(
+            f"{node.base}/Patient",
+            params={"identifier": f"{CPR_SYSTEM}|{cpr}"},
+            headers=node.system_headers(),
+        )
         assert found.json()["total"] == 1
