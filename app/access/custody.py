@@ -21,7 +21,9 @@ from app.fhir.profiles.canonical import CPR_SYSTEM
 RELATIONSHIP_SYSTEM = "http://hl7.dk/fhir/core/CodeSystem/dk-relatedperson-relationshipcodes"
 CUSTODY_CODE = "PARAUTH"
 # Recorded by a professional on the custody RelatedPerson (docs/authorization.md, §39b).
-CONTINUED_AFTER_15_URL = "http://esp-careplans.dk/fhir/StructureDefinition/custody-continues-after-15"
+CONTINUED_AFTER_15_URL = (
+    "http://esp-careplans.dk/fhir/StructureDefinition/custody-continues-after-15"
+)
 DIGITAL_ACCESS_AGE = 15
 MAJORITY = 18
 

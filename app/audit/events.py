@@ -108,7 +108,15 @@ def _agents(principal: Principal | None, org_name: str | None, rule: str) -> lis
         }
         if principal.relation == "custody":
             person["role"] = [
-                {"coding": [{"system": RELATIONSHIP_SYSTEM, "code": "PARAUTH", "display": "Forældremyndighedsindehaver"}]}
+                {
+                    "coding": [
+                        {
+                            "system": RELATIONSHIP_SYSTEM,
+                            "code": "PARAUTH",
+                            "display": "Forældremyndighedsindehaver",
+                        }
+                    ]
+                }
             ]
         if principal.authorization_id:
             person["altId"] = principal.authorization_id
