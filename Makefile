@@ -6,7 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck openapi bench clean install
+.PHONY: run test lint typecheck openapi bench clean install browser
+
+# `make run` serves plain http on 127.0.0.1: the portal's cookie cannot be Secure there.
+run: export ESP_SESSION_COOKIE_SECURE ?= false
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +26,14 @@ run: $(STAMP)
 	$(BIN)/esp-careplans load --demo --if-empty
 	$(BIN)/esp-careplans serve
 
+## Debian's chromium for the browser tests (no browser download is possible or needed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## Set up and run the whole suite on SQLite and PostgreSQL, plus lint, types and layering.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/mypy app
 	$(BIN)/lint-imports

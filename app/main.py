@@ -28,6 +28,7 @@ from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.service import FhirService, ServiceLimits
 from app.logging_setup import configure_logging
+from app.portal import portal_router, portal_static
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
 from app.storage.unit_of_work import Storage
@@ -133,6 +134,8 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(system_router(service.storage, capability))
     app.include_router(fhir_router(service, settings, context), prefix="/fhir")
+    app.include_router(portal_router(settings))
+    app.mount("/portal/static", portal_static(), name="portal-static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -62,7 +62,9 @@ def effective_principal(ctx: RequestContext) -> Principal | None:
         raise bad_request(f"X-Consent-Override: {exc}", "X-Consent-Override") from None
 
 
-async def _custody(repo: Repository, principal: Principal, registries: ExternalRegistries) -> CustodyDecision:
+async def _custody(
+    repo: Repository, principal: Principal, registries: ExternalRegistries
+) -> CustodyDecision:
     parent, child_cpr = principal.acting_cpr or "", principal.citizen_cpr or ""
     child = await load_child(repo.conn, child_cpr)
     records = await custody_records(repo.conn, child.patient_ids)
@@ -127,7 +129,9 @@ async def build_policy(
     if principal.user_type != "citizen":
         confirmed: tuple[str, ...] = ()
         if registries.treatment_relation is not None:
-            confirmed = await _confirmed_elsewhere(repo, principal, req, registries.treatment_relation)
+            confirmed = await _confirmed_elsewhere(
+                repo, principal, req, registries.treatment_relation
+            )
         policy = AccessPolicy(principal, confirmed_patient_ids=confirmed)
         policy.check_request()
         return policy, ()

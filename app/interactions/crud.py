@@ -22,7 +22,10 @@ class HiddenFromCaller(FhirError):
     """404 for a resource that exists but the caller may not see: audited as a refusal."""
 
     def __init__(self, resource_type: str, resource_id: str, pk: int) -> None:
-        super().__init__(404, FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known").issues)
+        super().__init__(
+            404,
+            FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known").issues,
+        )
         self.pk = pk
 
 
@@ -49,16 +52,22 @@ def _id(req: FhirRequest) -> str:
     return req.resource_id
 
 
-async def _single_match(s: Session, resource_type: str, criteria: list[tuple[str, str]]) -> str | None:
+async def _single_match(
+    s: Session, resource_type: str, criteria: list[tuple[str, str]]
+) -> str | None:
     """The id of the one match, None for no match; 412 for several (R4 http.html#cond-update)."""
     await s.repo.lock_criteria(resource_type, criteria)
     matches = await s.repo.find(resource_type, criteria, limit=2)
     if len(matches) > 1:
-        raise FhirError.of(412, "multiple-matches", f"The criteria match more than one {resource_type}")
+        raise FhirError.of(
+            412, "multiple-matches", f"The criteria match more than one {resource_type}"
+        )
     return matches[0][1] if matches else None
 
 
-async def visible_current(s: Session, resource_type: str, resource_id: str) -> StoredResource | None:
+async def visible_current(
+    s: Session, resource_type: str, resource_id: str
+) -> StoredResource | None:
     """The current version if the caller may see it; None if there is none at all.
 
     A resource that exists but is hidden from the caller raises HiddenFromCaller (404),
@@ -83,8 +92,12 @@ class CrudHandlers:
     def __init__(self, writes: WriteChecks) -> None:
         self.writes = writes
 
-    async def _prepare(self, s: Session, req: FhirRequest, resource_type: str, **kw: Any) -> dict[str, Any]:
-        return await self.writes.prepare(s.repo, req.body, resource_type, siblings=req.siblings, **kw)
+    async def _prepare(
+        self, s: Session, req: FhirRequest, resource_type: str, **kw: Any
+    ) -> dict[str, Any]:
+        return await self.writes.prepare(
+            s.repo, req.body, resource_type, siblings=req.siblings, **kw
+        )
 
     def _done(self, s: Session, stored: StoredResource | None) -> StoredResource | None:
         if stored is not None:
@@ -103,7 +116,9 @@ class CrudHandlers:
             # not create a duplicate Patient. The match is audited like any access.
             matches = await s.repo.find(resource_type, criteria, limit=2, unfiltered=True)
             if len(matches) > 1:
-                raise FhirError.of(412, "multiple-matches", f"The criteria match more than one {resource_type}")
+                raise FhirError.of(
+                    412, "multiple-matches", f"The criteria match more than one {resource_type}"
+                )
             if matches:
                 pk, existing_id = matches[0]
                 await s.repo.relate(pk, resource_type)
@@ -149,7 +164,12 @@ class CrudHandlers:
         method: str = "PUT",
     ) -> Result:
         current = await visible_current(s, resource_type, resource_id)
-        s.check_write(resource_type, interaction if current else "create", current.content if current else None, content)
+        s.check_write(
+            resource_type,
+            interaction if current else "create",
+            current.content if current else None,
+            content,
+        )
         stored, created = await s.repo.update(
             content, resource_id, if_match=_if_match(req), method=method, allow_create=allow_create
         )
@@ -175,7 +195,13 @@ class CrudHandlers:
                 f"{resource_type}.id",
             )
         return await self._write(
-            s, req, resource_type, match_id, {**content, "id": match_id}, "update", allow_create=False
+            s,
+            req,
+            resource_type,
+            match_id,
+            {**content, "id": match_id},
+            "update",
+            allow_create=False,
         )
 
     async def patch(self, s: Session, req: FhirRequest) -> Result:
@@ -195,7 +221,9 @@ class CrudHandlers:
         if_match = _if_match(req)
         if if_match is not None and if_match != current.version_id:
             raise FhirError.of(
-                412, "conflict", f"If-Match version {if_match} is stale: current is {current.version_id}"
+                412,
+                "conflict",
+                f"If-Match version {if_match} is stale: current is {current.version_id}",
             )
         patched = _apply_patch(current.content or {}, req.body)
         if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
@@ -228,7 +256,9 @@ class CrudHandlers:
 
 
 def _matches_etag(header: str, stored: StoredResource) -> bool:
-    return any(tag.strip() in (stored.etag, f'"{stored.version_id}"', "*") for tag in header.split(","))
+    return any(
+        tag.strip() in (stored.etag, f'"{stored.version_id}"', "*") for tag in header.split(",")
+    )
 
 
 def _apply_patch(content: dict[str, Any], operations: Any) -> dict[str, Any]:
@@ -238,7 +268,12 @@ def _apply_patch(content: dict[str, Any], operations: Any) -> dict[str, Any]:
         result = jsonpatch.JsonPatch(operations).apply(copy.deepcopy(content))
     except jsonpatch.JsonPatchTestFailed as exc:
         raise FhirError.of(422, "processing", f"JSON Patch test failed: {exc}") from None
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        KeyError,
+    ) as exc:
         raise FhirError.of(400, "invalid", f"Invalid JSON Patch: {exc}", "Patch") from None
     if not isinstance(result, dict):
         raise bad_request("The patched document is not a resource", "Patch")

@@ -11,9 +11,9 @@ from app.fhir.outcome import bad_request
 from app.interactions.paging import CURSOR_PARAM, count_param, page_url
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
+from app.interactions.session import Session
 from app.storage.cursor import decode_cursor, encode_cursor
 from app.storage.records import StoredResource
-from app.interactions.session import Session
 from app.storage.repository import HistoryQuery
 
 _SUPPORTED = {"_count", "_since", "_at", CURSOR_PARAM, "_format", "_pretty"}

@@ -126,7 +126,10 @@ class FhirService:
         async with self.storage.unit_of_work(write=True) as repo:
             if isinstance(exc, HiddenFromCaller):
                 patients = (await compartments(repo.conn, [exc.pk])).get(exc.pk, set())
-                rule, message = "not-visible-to-caller", "Refused: no treatment relation, or opted out"
+                rule, message = (
+                    "not-visible-to-caller",
+                    "Refused: no treatment relation, or opted out",
+                )
             elif isinstance(exc, AccessDenied):
                 patients = set(exc.patient_ids) if isinstance(exc, ChildAccessDenied) else set()
                 rule, message = exc.rule.value, exc.message
@@ -185,13 +188,21 @@ class FhirService:
             raise FhirError.of(404, "not-supported", "Unsupported system-level request")
         spec = spec_for(req.resource_type)
         if spec is None:
-            raise FhirError.of(404, "not-supported", f"Resource type '{req.resource_type}' is not supported")
+            raise FhirError.of(
+                404, "not-supported", f"Resource type '{req.resource_type}' is not supported"
+            )
         handler, interaction = self._route_typed(req, method, op)
         if not spec.supports(interaction):
-            raise FhirError.of(405, "not-supported", f"{interaction.value} is not supported for {req.resource_type}")
+            raise FhirError.of(
+                405,
+                "not-supported",
+                f"{interaction.value} is not supported for {req.resource_type}",
+            )
         return handler, interaction
 
-    def _route_typed(self, req: FhirRequest, method: str, op: str | None) -> tuple[Handler, Interaction]:
+    def _route_typed(
+        self, req: FhirRequest, method: str, op: str | None
+    ) -> tuple[Handler, Interaction]:
         has_id = req.resource_id is not None
         if method in ("GET", "HEAD"):
             if op == "_history":
@@ -201,7 +212,11 @@ class FhirService:
                     return self._history, Interaction.HISTORY_INSTANCE
                 return self.crud.vread, Interaction.VREAD
             if op is None:
-                return (self.crud.read, Interaction.READ) if has_id else (self._search, Interaction.SEARCH_TYPE)
+                return (
+                    (self.crud.read, Interaction.READ)
+                    if has_id
+                    else (self._search, Interaction.SEARCH_TYPE)
+                )
         elif method == "POST":
             if op == "$validate" and not has_id:
                 return self._validate, Interaction.SEARCH_TYPE
@@ -221,7 +236,9 @@ class FhirService:
     # -- interactions that need service-wide settings ---------------------------
 
     def _conformance(self, req: FhirRequest) -> Result:
-        if req.method not in ("GET", "HEAD") and not (req.method == "POST" and req.operation == "_search"):
+        if req.method not in ("GET", "HEAD") and not (
+            req.method == "POST" and req.operation == "_search"
+        ):
             raise FhirError.of(405, "not-supported", f"{req.resource_type} is read-only")
         if req.resource_id is not None and req.operation is None:
             return self.conformance.read(req)
@@ -233,7 +250,9 @@ class FhirService:
         if req.resource_type and req.resource_id:
             await visible_current(s, req.resource_type, req.resource_id)
             if await s.repo.current_head(req.resource_type, req.resource_id) is None:
-                raise FhirError.of(404, "not-found", f"{req.resource_type}/{req.resource_id} is not known")
+                raise FhirError.of(
+                    404, "not-found", f"{req.resource_type}/{req.resource_id} is not known"
+                )
         return await history.history(
             s,
             req,
@@ -267,11 +286,15 @@ class FhirService:
         if not isinstance(entries, list):
             raise bad_request("Bundle.entry must be an array", "Bundle.entry")
         if len(entries) > self.limits.max_bundle_entries:
-            raise FhirError.of(413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle")
+            raise FhirError.of(
+                413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle"
+            )
         if kind == "transaction":
             try:
                 async with self.session(ctx, "transaction", req, write=True) as s:
-                    response = await bundles.run_transaction(s, body, req, self.handle, self.render_entry)
+                    response = await bundles.run_transaction(
+                        s, body, req, self.handle, self.render_entry
+                    )
             except (AccessDenied, HiddenFromCaller) as exc:
                 await self._refused(ctx, "transaction", exc)
                 if isinstance(exc, AccessDenied):
@@ -279,7 +302,9 @@ class FhirService:
                 raise
             return Result(200, body=response)
         if kind == "batch":
-            response = await bundles.run_batch(ctx, body, req, self.base_url, self.execute, self.render_entry)
+            response = await bundles.run_batch(
+                ctx, body, req, self.base_url, self.execute, self.render_entry
+            )
             return Result(200, body=response)
         raise bad_request("Bundle.type must be 'batch' or 'transaction'", "Bundle.type")
 
@@ -294,7 +319,9 @@ class FhirService:
         if req.prefer_return == "minimal":
             return None
         if req.prefer_return == "OperationOutcome":
-            return operation_outcome([information(f"{req.method} {result.stored.reference} succeeded")])
+            return operation_outcome(
+                [information(f"{req.method} {result.stored.reference} succeeded")]
+            )
         return result.stored.content
 
     def location(self, result: Result) -> str | None:

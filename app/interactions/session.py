@@ -80,7 +80,9 @@ class Session:
         try:
             filters = principal.scopes.granular_filters(resource_type, interaction)
         except ScopeNotGranted:
-            raise AccessDenied(Rule.SCOPE, f"No scope grants {interaction} on {resource_type}") from None
+            raise AccessDenied(
+                Rule.SCOPE, f"No scope grants {interaction} on {resource_type}"
+            ) from None
         if filters is None:
             return
         for params in filters:

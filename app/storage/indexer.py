@@ -65,7 +65,9 @@ async def write_index_many(
             per_table[kind].extend(
                 {**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows
             )
-        patients.extend({"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients))
+        patients.extend(
+            {"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)
+        )
     for kind, table_rows in per_table.items():
         if table_rows:
             await conn.execute(insert(INDEX_TABLES[kind]), table_rows)

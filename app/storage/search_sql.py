@@ -20,8 +20,10 @@ from sqlalchemy import (
     and_,
     false,
     func,
+    literal_column,
     or_,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -164,6 +166,10 @@ async def run_search(
         decode_cursor(cursor, cursor_key, request.query_key) if cursor else None
     )
     compiler = PredicateCompiler(security, conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        # psycopg prepares repeated statements, and a generic plan cannot see dates, prefixes
+        # or LIMIT: measured at 1M rows, the delta pull flipped from ~1 ms to 1.5 s.
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     r = resource.alias("r")
     keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
     where = _where(request, r, compiler)
@@ -187,7 +193,9 @@ async def run_search(
         if len(position.values) != len(keys):
             raise bad_request("The paging cursor does not fit this search", "_cursor", "cursor")
         query = query.where(_keyset(keys, position.values, r.c.pk, position.pk, backwards))
-    query = query.order_by(*_order(keys, r.c.pk, backwards)).limit(request.count + 1)
+    # LIMIT inline, so that even a cached plan knows it.
+    limit: ColumnElement[int] = literal_column(str(int(request.count) + 1))
+    query = query.order_by(*_order(keys, r.c.pk, backwards)).limit(limit)
     rows = (await conn.execute(query)).all()
     more = len(rows) > request.count
     rows = rows[: request.count]

@@ -99,7 +99,9 @@ def test_parallel_blind_updates_leave_a_gapless_history(server: str) -> None:
     assert [int(e["response"]["etag"][3:-1]) for e in history["entry"]] == list(range(21, 0, -1))
 
 
-def test_transactions_naming_the_same_criteria_in_opposite_orders_do_not_deadlock(server: str) -> None:
+def test_transactions_naming_the_same_criteria_in_opposite_orders_do_not_deadlock(
+    server: str,
+) -> None:
     def org_entry(sor: str) -> dict:
         return {
             "resource": {
@@ -107,13 +109,21 @@ def test_transactions_naming_the_same_criteria_in_opposite_orders_do_not_deadloc
                 "identifier": [{"system": "urn:oid:1.2.208.176.1.1", "value": sor}],
                 "name": f"Org {sor}",
             },
-            "request": {"method": "POST", "url": "Organization", "ifNoneExist": f"identifier=urn:oid:1.2.208.176.1.1|{sor}"},
+            "request": {
+                "method": "POST",
+                "url": "Organization",
+                "ifNoneExist": f"identifier=urn:oid:1.2.208.176.1.1|{sor}",
+            },
         }
 
     pairs = [(f"9{i:014d}1", f"9{i:014d}2") for i in range(10)]
 
     def bundle(first: str, second: str) -> dict:
-        return {"resourceType": "Bundle", "type": "transaction", "entry": [org_entry(first), org_entry(second)]}
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [org_entry(first), org_entry(second)],
+        }
 
     async def run() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60, headers={**HEADERS, **FHIR_JSON}) as client:
@@ -126,5 +136,7 @@ def test_transactions_naming_the_same_criteria_in_opposite_orders_do_not_deadloc
     assert [r.status_code for r in responses] == [200] * 20
     for a, b in pairs:
         for sor in (a, b):
-            found = _get(f"{server}/Organization", params={"identifier": f"urn:oid:1.2.208.176.1.1|{sor}"})
+            found = _get(
+                f"{server}/Organization", params={"identifier": f"urn:oid:1.2.208.176.1.1|{sor}"}
+            )
             assert found.json()["total"] == 1

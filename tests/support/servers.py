@@ -33,7 +33,9 @@ class RunningServer:
     base: str
     tokens: TokenFactory
 
-    def system_headers(self, sor: str = HOSPITAL_SOR, scopes: str = "system/*.cruds") -> dict[str, str]:
+    def system_headers(
+        self, sor: str = HOSPITAL_SOR, scopes: str = "system/*.cruds"
+    ) -> dict[str, str]:
         return bearer(self.tokens.system(sor=sor, scopes=scopes))
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from app import cli
-from app.loader import load_bundle
 from app.demo import load_demo
 from app.demo.personas import PERSONAS, persona
+from app.loader import load_bundle
 from app.settings import Settings
 from tests.support.resources import patient
 from tests.support.tokens import TokenFactory

@@ -1,0 +1,471 @@
+"""Orchestrates a benchmark run: schema, migration, the service and the floor on free loopback
+ports, preload through the API, workloads in a separate load process, the size series, and
+the report (bench/results/latest.json and latest.png). See docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+
+from bench import database, report, servers
+from bench.auth import auth_headers
+from bench.data import DEFAULT_SEED, World
+from bench.floor import DATABASE_ENV, create_table
+from bench.load import WORKLOADS
+from bench.preload import Progress, Sample, load_organisations, preload
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SERIES_WORKLOADS = ("search-patient-plans", "search-delta", "search-condition", "search-patient")
+SERVER = {"AuditEvent"}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark esp-careplans against a raw floor on PostgreSQL "
+        "(docs/performance.md). The defaults finish in about 15 minutes on 2 cores; the full "
+        "run is --sizes 10000,100000,1000000 --duration 30 (hours: preload goes through the "
+        "API).",
+    )
+    p.add_argument("--workers", type=int, default=2, help="uvicorn workers, service and floor")
+    p.add_argument("--concurrency", type=int, default=16, help="concurrent clients per workload")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per workload")
+    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    p.add_argument("--max-requests", type=int, default=1_000_000, help="cap per workload")
+    p.add_argument(
+        "--sizes",
+        default="10000,30000",
+        help="comma-separated resource counts for the search-latency series; the "
+        "workloads run at the first",
+    )
+    p.add_argument("--series-duration", type=float, default=5.0)
+    p.add_argument("--series-concurrency", type=int, default=4)
+    p.add_argument("--pull-plans", type=int, default=10_000, help="delta pull: plans to page")
+    p.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of: {', '.join(WORKLOADS)}",
+    )
+    p.add_argument("--preload-concurrency", type=int, default=4)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument(
+        "--database-url",
+        default=database.admin_url(),
+        help=f"PostgreSQL to create the run's schema in (env {database.ADMIN_URL_ENV})",
+    )
+    p.add_argument(
+        "--token-command",
+        help="prints a bearer token for the service (see "
+        "bench/auth.py); default: BENCH_TOKEN, else a dev-issuer token, else none",
+    )
+    p.add_argument(
+        "--app-root",
+        type=Path,
+        default=servers.ROOT,
+        help="checkout whose `app` package is served and migrated (default: this "
+        "one); e.g. an exported older commit, to compare two versions",
+    )
+    p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    p.add_argument("--plot", type=Path, default=RESULTS / "latest.png")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--keep-schema", action="store_true", help="do not drop the schema at the end")
+    p.add_argument(
+        "--profile",
+        metavar="WORKLOAD",
+        help="also run WORKLOAD against one extra worker under pyinstrument; "
+        "writes bench/results/profile-WORKLOAD.html",
+    )
+    return p
+
+
+def machine_facts() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "",
+    )
+    mem = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        "",
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "mem_total": mem,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class Run:
+    """One benchmark run; owns its schema and server processes."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.admin = args.database_url
+        self.schema = ""
+        self.url = ""
+        self.tmp = Path(tempfile.mkdtemp(prefix="esp-bench-"))
+        self.service: servers.Server | None = None
+        self.floor: servers.Server | None = None
+        self.world = World(args.seed)
+        self.sor_to_id: dict[str, str] = {}
+        self.sample = Sample()
+        self.progress = Progress()
+        self.index_start = 50_000_000
+        self.results: dict[str, Any] = {
+            "schema_version": 1,
+            "started": datetime.now(UTC).isoformat(),
+            "machine": machine_facts(),
+            "config": {
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in vars(args).items()
+                if k not in ("token_command", "database_url")
+            },
+            "preload": [],
+            "workloads": {},
+            "series": [],
+        }
+        self.results["config"]["sizes"] = self.sizes
+
+    @property
+    def sizes(self) -> list[int]:
+        return [int(s) for s in str(self.args.sizes).split(",") if s.strip()]
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.schema = database.create_schema(self.admin)
+        self.url = database.schema_url(self.admin, self.schema)
+        print(f"schema {self.schema}: migrating", flush=True)
+        database.migrate(self.url, self.args.app_root)
+        create_table(self.url)
+        self.results["machine"].update(database.database_facts(self.url))
+        workers = self.args.workers
+        port = servers.free_port()
+        self.service = servers.start(
+            "service",
+            [servers.python(), "-m", "app.cli", "serve"],
+            self.service_env(port, workers),
+            port,
+            "/readyz",
+            self.tmp,
+            workers,
+            cwd=self.args.app_root,
+        )
+        port = servers.free_port()
+        self.floor = servers.start(
+            "floor",
+            [servers.python(), "-m", "bench.floor", "--port", str(port), "--workers", str(workers)],
+            {DATABASE_ENV: self.url},
+            port,
+            "/healthz",
+            self.tmp,
+            workers,
+        )
+        print(
+            f"service {self.service.root} (pids {self.service.workers()}), "
+            f"floor {self.floor.root} (pids {self.floor.workers()})",
+            flush=True,
+        )
+
+    def service_env(self, port: int, workers: int) -> dict[str, str]:
+        """`esp-careplans serve` configuration (development mode until auth lands)."""
+        return {
+            "ESP_DATABASE_URL": self.url,
+            "ESP_BASE_URL": f"http://127.0.0.1:{port}/fhir",
+            "ESP_HOST": "127.0.0.1",
+            "ESP_PORT": str(port),
+            "ESP_WORKERS": str(workers),
+            "ESP_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(self.args.app_root),
+        }
+
+    def teardown(self) -> None:
+        for server in (self.service, self.floor):
+            if server is not None:
+                server.stop()
+        if self.schema and not self.args.keep_schema:
+            database.drop_schema(self.admin, self.schema)
+
+    def headers(self) -> dict[str, str]:
+        assert self.service is not None
+        return auth_headers(self.args.token_command, self.service.root)
+
+    @property
+    def base(self) -> str:
+        assert self.service is not None
+        return f"{self.service.root}/fhir"
+
+    # -- data ----------------------------------------------------------------------------
+
+    def stored_resources(self) -> int:
+        """Stored data resources: AuditEvents (written by the server on every access) and the
+        floor's rows do not count towards the sizes."""
+        counts = database.count_resources(self.url)
+        return sum(n for t, n in counts.items() if not t.startswith("_") and t not in SERVER)
+
+    def fill_to(self, size: int) -> None:
+        """Preload through the API until at least `size` resources are stored."""
+        missing = size - self.stored_resources()
+        if missing > 0:
+            print(f"preloading {missing:,} resources ...", flush=True)
+            before = self.progress.resources
+            started = time.monotonic()
+            asyncio.run(self._preload(missing))
+            seconds = time.monotonic() - started
+            added = self.progress.resources - before
+            self.results["preload"].append(
+                {
+                    "target": size,
+                    "resources_added": added,
+                    "seconds": round(seconds, 2),
+                    "resources_per_s": round(added / seconds, 1) if seconds else 0.0,
+                    "concurrency": self.args.preload_concurrency,
+                }
+            )
+            print(f"  {added:,} resources in {seconds:.1f} s ({added / seconds:.0f}/s)", flush=True)
+        database.analyze(self.url)
+
+    async def _preload(self, resources: int) -> None:
+        async with httpx.AsyncClient(
+            headers=self.headers(), timeout=120, trust_env=False
+        ) as client:
+            if not self.sor_to_id:
+                self.sor_to_id = await load_organisations(client, self.base, self.world)
+            await preload(
+                client,
+                self.base,
+                self.world,
+                self.progress,
+                self.sample,
+                resources,
+                concurrency=self.args.preload_concurrency,
+            )
+
+    def seed_floor(self) -> None:
+        """Rows for floor-select when floor-insert did not run: the same plans, by SQL."""
+        if database.floor_ids(self.url, 1):
+            return
+        plans = [
+            self.world.careplan(i, c[2], c[1], c[4], c[5])
+            for i, c in enumerate(self.sample.citizens[:1000])
+        ]
+        with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO floor_resource (content) VALUES (%s::jsonb)",
+                [(orjson.dumps(p).decode(),) for p in plans],
+            )
+
+    # -- workloads -----------------------------------------------------------------------
+
+    def spec(self, workload: str, concurrency: int, duration: float) -> dict[str, Any]:
+        assert self.floor is not None
+        self.index_start += 1_000_000  # fresh citizens (CPR numbers) for every workload
+        floor_ids = database.floor_ids(self.url) if workload == "floor-select" else []
+        return {
+            "workload": workload,
+            "base": self.base,
+            "floor": self.floor.root,
+            "concurrency": concurrency,
+            "duration": duration,
+            "warmup": self.args.warmup,
+            "max_requests": self.args.max_requests,
+            "pull_plans": self.args.pull_plans,
+            "seed": self.args.seed,
+            "index_start": self.index_start,
+            "headers": self.headers(),
+            "sample": {
+                "citizens": self.sample.citizens,
+                "plans": self.sample.plans,
+                "orgs": self.sor_to_id,
+                "floor_ids": floor_ids,
+                "since": [self.progress.first_epoch - 1, self.progress.last_epoch],
+            },
+        }
+
+    def workload(self, name: str, concurrency: int, duration: float) -> dict[str, Any]:
+        """Run one workload in a separate load process; add server CPU and memory."""
+        server = self.floor if name.startswith("floor") else self.service
+        assert server is not None
+        if name == "floor-select":
+            self.seed_floor()
+        spec_path, out_path = self.tmp / f"{name}.spec.json", self.tmp / f"{name}.out.json"
+        spec_path.write_text(json.dumps(self.spec(name, concurrency, duration)), "utf-8")
+        out_path.unlink(missing_ok=True)
+        before = servers.snapshot(server)
+        load_before = loadavg()
+        limit = max(duration * 6, 60.0) + self.args.warmup + 120
+        subprocess.run(
+            [servers.python(), "-m", "bench.load", str(spec_path), str(out_path)],
+            cwd=servers.ROOT,
+            check=True,
+            timeout=limit,
+        )
+        after = servers.snapshot(server)
+        result: dict[str, Any] = json.loads(out_path.read_text("utf-8"))
+        cpu = sum(a["cpu_s"] - before.get(pid, {"cpu_s": 0.0})["cpu_s"] for pid, a in after.items())
+        result["server_cpu_s"] = round(cpu, 3)
+        result["cpu_ms_per_request"] = (
+            round(cpu * 1000 / result["requests"], 3) if result["requests"] else 0.0
+        )
+        result["server"] = {
+            pid: {"rss_kib": a["rss_kib"], "peak_kib": a["peak_kib"]} for pid, a in after.items()
+        }
+        result["loadavg_before"] = load_before
+        print(
+            f"  {name:<22} {result['requests_per_s']:>8.1f} req/s  "
+            f"p95 {result['p95_ms']:>7.2f} ms  errors {result['errors']}",
+            flush=True,
+        )
+        for sample in result.get("error_samples", [])[:2]:
+            print(f"    ! {sample}", flush=True)
+        return result
+
+    def run(self) -> dict[str, Any]:
+        args = self.args
+        chosen = [w.strip() for w in str(args.workloads).split(",") if w.strip()]
+        unknown = set(chosen) - set(WORKLOADS)
+        if unknown:
+            raise SystemExit(f"unknown workloads: {', '.join(sorted(unknown))}")
+        sizes = self.sizes
+        self.setup()
+        self.fill_to(sizes[0])
+        self.series_point(sizes[0], chosen)
+        print(
+            f"workloads at {self.stored_resources():,} resources, concurrency "
+            f"{args.concurrency}, {args.duration} s each",
+            flush=True,
+        )
+        for name in chosen:
+            concurrency = 1 if name == "delta-pull" else args.concurrency
+            self.results["workloads"][name] = self.workload(name, concurrency, args.duration)
+        for size in sizes[1:]:
+            self.fill_to(size)
+            self.series_point(size, chosen)
+        if args.profile:
+            self.profile(args.profile)
+        return self.results
+
+    def series_point(self, size: int, chosen: list[str]) -> None:
+        resources = self.stored_resources()
+        counts = database.count_resources(self.url)
+        print(f"series at {resources:,} resources", flush=True)
+        point: dict[str, Any] = {
+            "size": size,
+            "resources": resources,
+            "counts": counts,
+            "workloads": {},
+        }
+        for name in [*SERIES_WORKLOADS, "delta-pull"]:
+            if name in chosen:
+                point["workloads"][name] = self.workload(
+                    name,
+                    1 if name == "delta-pull" else self.args.series_concurrency,
+                    self.args.series_duration,
+                )
+        self.results["series"].append(point)
+
+    def profile(self, name: str) -> None:
+        """One extra single-worker service under pyinstrument while `name` runs against it;
+        the session is rendered as HTML (to browse) and text (to grep)."""
+        port = servers.free_port()
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        session = self.tmp / f"profile-{name}.pyisession"
+        profiled = servers.start(
+            "profiled",
+            [
+                servers.python(),
+                "-m",
+                "pyinstrument",
+                "-r",
+                "session",
+                "-o",
+                str(session),
+                "-m",
+                "app.cli",
+                "serve",
+            ],
+            self.service_env(port, 1),
+            port,
+            "/readyz",
+            self.tmp,
+            1,
+            cwd=self.args.app_root,
+        )
+        service, self.service = self.service, profiled
+        try:
+            result = self.workload(name, self.args.concurrency, self.args.duration)
+        finally:
+            self.service = service
+            profiled.stop()  # SIGINT: uvicorn exits cleanly and pyinstrument writes
+        outputs = {}
+        for renderer, suffix in (("html", "html"), ("text", "txt")):
+            output = RESULTS / f"profile-{name}.{suffix}"
+            subprocess.run(
+                [
+                    servers.python(),
+                    "-m",
+                    "pyinstrument",
+                    "--load",
+                    str(session),
+                    "-r",
+                    renderer,
+                    "-o",
+                    str(output),
+                ],
+                check=True,
+            )
+            outputs[renderer] = str(output)
+        self.results["profile"] = {"workload": name, **outputs, **result}
+        print(f"profile written to {', '.join(outputs.values())}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    run = Run(args)
+    started = time.monotonic()
+    try:
+        results = run.run()
+    finally:
+        run.teardown()
+    results["finished"] = datetime.now(UTC).isoformat()
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    report.add_ratios(results["workloads"])
+    results["targets"] = report.targets(results)
+    report.write_json(results, args.output)
+    if not args.no_plot:
+        report.plot(results, args.plot)
+    print()
+    print(report.table(results))
+    print(f"\nwrote {args.output}" + ("" if args.no_plot else f" and {args.plot}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The benchmark harness runs end to end on a tiny data set (structure only, never timings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bench.load import WORKLOADS
+from tests.support.databases import DEFAULT_POSTGRES_URL, postgres_unavailable
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+NUMERIC = (
+    "requests",
+    "errors",
+    "requests_per_s",
+    "resources_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "duration_s",
+    "cpu_ms_per_request",
+    "server_cpu_s",
+)
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("ESP_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        postgres_unavailable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return url
+
+
+def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
+    output, plot = tmp_path / "latest.json", tmp_path / "latest.png"
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--database-url",
+        _postgres_url(),
+        "--sizes",
+        "200",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--series-duration",
+        "0.3",
+        "--concurrency",
+        "2",
+        "--pull-plans",
+        "100",
+        "--output",
+        str(output),
+        "--plot",
+        str(plot),
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads(output.read_text("utf-8"))
+    assert plot.stat().st_size > 0
+    assert {"machine", "config", "preload", "workloads", "series", "targets"} <= set(results)
+    assert list(results["workloads"]) == list(WORKLOADS)
+    for name, workload in results["workloads"].items():
+        for field in NUMERIC:
+            assert isinstance(workload[field], int | float), (name, field)
+        assert isinstance(workload["server"], dict) and workload["server"], name
+        for worker in workload["server"].values():
+            assert isinstance(worker["rss_kib"], int)
+        ratio = workload["ratio_to_floor"]
+        assert ratio is None or isinstance(ratio, int | float), name
+    for name in ("create", "read", "transaction", "mixed"):
+        assert isinstance(results["workloads"][name]["ratio_to_floor"], int | float), name
+    pull = results["workloads"]["delta-pull"]
+    assert {"pages", "plans", "duplicates", "plans_per_s"} <= set(pull)
+    [point] = results["series"]
+    assert point["size"] == 200 and point["resources"] >= 200
+    assert set(point["workloads"]) == {
+        "search-patient-plans",
+        "search-delta",
+        "search-condition",
+        "search-patient",
+        "delta-pull",
+    }
+    assert results["preload"][0]["resources_added"] >= 200
+    assert {t["status"] for t in results["targets"]} <= {"PASS", "MISS", "NOT RUN"}
+    assert "targets" in done.stdout
