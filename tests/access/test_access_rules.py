@@ -6,6 +6,7 @@ Each test names the rule it guards; removing the rule makes it fail.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -443,3 +444,51 @@ def test_pages_under_filters_are_full_pages(world: TestClient, tokens: TokenFact
     # Einer's 2 earlier plans, and never the 12 of Lars.
     assert len(seen) == 14 == len(set(seen))
     assert {"einer-other", "einer-rehab"} <= set(seen)
+
+
+@pytest.mark.parametrize(
+    ("today", "allowed"),
+    [(date(2027, 2, 28), True), (date(2027, 3, 1), False), (date(2028, 2, 29), False)],
+)
+def test_a_child_born_29_february_turns_15_on_1_march(
+    world: TestClient,
+    tokens: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    today: date,
+    allowed: bool,
+) -> None:
+    leap_child = {
+        "resourceType": "Patient",
+        "id": "leap",
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": "2902129996"}],
+        "birthDate": "2012-02-29",
+    }
+    custody = {
+        "resourceType": "RelatedPerson",
+        "id": "kirsten-leap",
+        "patient": {"reference": "Patient/leap"},
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": KIRSTEN_BERGGREN}],
+        "relationship": [
+            {
+                "coding": [
+                    {
+                        "system": "http://hl7.dk/fhir/core/CodeSystem/dk-relatedperson-relationshipcodes",
+                        "code": "PARAUTH",
+                    }
+                ]
+            }
+        ],
+    }
+    hospital = {**bearer(tokens.system()), **FHIR_JSON}
+    assert world.put("/fhir/Patient/leap", json=leap_child, headers=hospital).status_code == 201
+    assert (
+        world.put("/fhir/RelatedPerson/kirsten-leap", json=custody, headers=hospital).status_code
+        == 201
+    )
+    monkeypatch.setattr("app.interactions.access_setup.today_in_copenhagen", lambda: today)
+    response = world.get(
+        "/fhir/Patient/leap", headers=bearer(tokens.custody_parent(KIRSTEN_BERGGREN, "2902129996"))
+    )
+    assert (response.status_code == 200) is allowed
+    if not allowed:
+        assert rule_of(response) == "child-15-or-over-sundhedsloven-39a"
