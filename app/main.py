@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -41,6 +42,12 @@ OPERATIONS = (
 )
 
 
+@cache
+def load_catalog(directory: Path) -> ProfileCatalog:
+    """The profiles, compiled once per process (they are read-only)."""
+    return ProfileCatalog.load(directory)
+
+
 def external_registries(settings: Settings, client: httpx.AsyncClient) -> ExternalRegistries:
     """The registries of ESP_CUSTODY_REGISTRY_URL and ESP_TREATMENT_RELATION_URL, if set."""
     return ExternalRegistries(
@@ -58,7 +65,7 @@ def build_service(settings: Settings, registries: ExternalRegistries | None = No
     storage = Storage(
         engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds
     )
-    catalog = ProfileCatalog.load(settings.profiles_dir)
+    catalog = load_catalog(settings.profiles_dir)
     return FhirService(
         storage,
         cursor_key=settings.cursor_secret.encode(),
