@@ -131,7 +131,7 @@ async def cprs_of_patients(conn: AsyncConnection, patient_ids: Iterable[str]) ->
             search_token.c.system == CPR_SYSTEM,
         )
     )
-    return dict(rows.tuples().all())
+    return {str(key): str(value) for key, value in rows.all()}
 
 
 async def related_patients(

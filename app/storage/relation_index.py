@@ -36,7 +36,7 @@ async def _sor_by_organization_id(conn: AsyncConnection, ids: Iterable[str]) -> 
             search_token.c.system == SOR_SYSTEM,
         )
     )
-    return dict(rows.tuples().all())
+    return {str(key): str(value) for key, value in rows.all()}
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
