@@ -15,7 +15,7 @@ from alembic.config import Config
 
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
-from app.loader import database_has_patients, load_bundle
+from app.loader import database_has_patients, load_bundle, load_ndjson
 from app.main import create_app
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
@@ -78,6 +78,10 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         if args.if_empty and asyncio.run(database_has_patients(settings)):
             print("not loaded: the database already holds patients (--if-empty)")
             return 0
+        if args.file.endswith((".ndjson", ".jsonl")):
+            count = asyncio.run(load_ndjson(settings, Path(args.file), chunk_size=args.chunk))
+            print(f"loaded {count} resources")
+            return 0
         document = json.loads(Path(args.file).read_text(encoding="utf-8"))
         response = asyncio.run(load_bundle(settings, document))
     except FhirError as exc:
@@ -131,8 +135,13 @@ def parser() -> argparse.ArgumentParser:
     db.set_defaults(run=cmd_db)
 
     load = commands.add_parser("load", help="load a Bundle (or resource) through the API code path")
-    load.add_argument("file", nargs="?", help="a Bundle or resource (JSON); not with --demo")
+    load.add_argument(
+        "file", nargs="?", help="a Bundle or resource (.json), or resources one per line (.ndjson)"
+    )
     load.add_argument("--demo", action="store_true", help="load the demo data set (docs/demo.md)")
+    load.add_argument(
+        "--chunk", type=int, default=500, help="resources per transaction for .ndjson files"
+    )
     load.add_argument(
         "--if-empty", action="store_true", help="do nothing when the database holds any Patient"
     )

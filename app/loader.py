@@ -7,10 +7,17 @@ they are operator actions, so no access rule applies and no AuditEvent is writte
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import orjson
+
+from app.fhir.outcome import FhirError
 from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest
+from app.interactions.service import FhirService
 from app.main import build_service
 from app.settings import Settings
 
@@ -40,19 +47,63 @@ def _put_entry(resource: dict[str, Any]) -> dict[str, Any]:
     return {"resource": resource, "request": request}
 
 
-async def load_bundle(settings: Settings, document: dict[str, Any]) -> dict[str, Any]:
-    """Load through the same code path as POST /fhir, as a trusted internal caller."""
+@asynccontextmanager
+async def _internal_service(settings: Settings) -> AsyncIterator[FhirService]:
     service = build_service(settings)
     try:
         secret = await service.storage.setting("cursor_secret")
         service.cursor_key = (settings.cursor_secret or secret or "").encode()
-        ctx = RequestContext(request_id=f"load-{uuid.uuid4().hex[:12]}")
-        result = await service.execute(
-            ctx, FhirRequest(method="POST", body=_bundle_for_load(document))
-        )
-        return result.body or {}
+        yield service
     finally:
         await service.storage.dispose()
+
+
+async def _execute(service: FhirService, document: dict[str, Any]) -> dict[str, Any]:
+    ctx = RequestContext(request_id=f"load-{uuid.uuid4().hex[:12]}")
+    result = await service.execute(ctx, FhirRequest(method="POST", body=_bundle_for_load(document)))
+    return result.body or {}
+
+
+async def load_bundle(settings: Settings, document: dict[str, Any]) -> dict[str, Any]:
+    """Load through the same code path as POST /fhir, as a trusted internal caller."""
+    async with _internal_service(settings) as service:
+        return await _execute(service, document)
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            chunk.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            raise FhirError.of(400, "structure", f"Line {number} is not JSON") from None
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def load_ndjson(settings: Settings, path: Path, *, chunk_size: int = 500) -> int:
+    """Stream an NDJSON file (one resource per line) in transactions of `chunk_size`.
+
+    Memory stays flat whatever the file size: one chunk is read, loaded and dropped at a
+    time (the bulk-data format, FHIR R4 nd-json). Each chunk is all-or-nothing.
+    """
+    loaded = 0
+    async with _internal_service(settings) as service:
+        with path.open(encoding="utf-8") as lines:
+            for chunk in _chunks(lines, chunk_size):
+                bundle = {
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [_put_entry(resource) for resource in chunk],
+                }
+                await _execute(service, bundle)
+                loaded += len(chunk)
+    return loaded
 
 
 async def database_has_patients(settings: Settings) -> bool:
