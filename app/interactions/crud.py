@@ -65,6 +65,15 @@ async def _single_match(
     return matches[0][1] if matches else None
 
 
+async def _target_id(s: Session, req: FhirRequest, resource_type: str) -> str | None:
+    """The id in the URL, or of the one resource the criteria match (None: no match)."""
+    if req.resource_id is not None:
+        return req.resource_id
+    if not req.query:
+        raise bad_request(f"{req.method} needs a resource id or search criteria")
+    return await _single_match(s, resource_type, list(req.query))
+
+
 async def visible_current(
     s: Session, resource_type: str, resource_id: str
 ) -> StoredResource | None:
@@ -208,13 +217,9 @@ class CrudHandlers:
         """JSON Patch (RFC 6902); the result is validated like an update."""
         resource_type = _require_type(req)
         check_type_writable(resource_type)
-        resource_id = req.resource_id
+        resource_id = await _target_id(s, req, resource_type)
         if resource_id is None:
-            if not req.query:
-                raise bad_request("PATCH needs a resource id or search criteria")
-            resource_id = await _single_match(s, resource_type, list(req.query))
-            if resource_id is None:
-                raise FhirError.of(404, "not-found", f"No {resource_type} matches the criteria")
+            raise FhirError.of(404, "not-found", f"No {resource_type} matches the criteria")
         current = await visible_current(s, resource_type, resource_id)
         if current is None:
             current = await s.repo.read(resource_type, resource_id)  # 404 or 410
@@ -238,13 +243,9 @@ class CrudHandlers:
     async def delete(self, s: Session, req: FhirRequest) -> Result:
         resource_type = _require_type(req)
         check_type_writable(resource_type)
-        resource_id = req.resource_id
+        resource_id = await _target_id(s, req, resource_type)
         if resource_id is None:
-            if not req.query:
-                raise bad_request("DELETE needs a resource id or search criteria")
-            resource_id = await _single_match(s, resource_type, list(req.query))
-            if resource_id is None:
-                return Result(204)
+            return Result(204)
         current = await visible_current(s, resource_type, resource_id)
         if current is None:
             if not s.policy.principal or s.policy.principal.scopes.allows(resource_type, "delete"):

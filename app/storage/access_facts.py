@@ -116,22 +116,29 @@ async def organization_name(conn: AsyncConnection, sor: str) -> str | None:
     return name if isinstance(name, str) else None
 
 
-async def cprs_of_patients(conn: AsyncConnection, patient_ids: Iterable[str]) -> dict[str, str]:
-    """CPR number of each Patient id that carries one."""
-    ids = sorted(set(patient_ids))
-    if not ids:
+async def identifiers_of(
+    conn: AsyncConnection, resource_type: str, ids: Iterable[str], system: str
+) -> dict[str, str]:
+    """The identifier value in `system` of each of these resources that carries one."""
+    wanted = sorted(set(ids))
+    if not wanted:
         return {}
     rows = await conn.execute(
         select(resource.c.res_id, search_token.c.code)
         .join(search_token, search_token.c.res_pk == resource.c.pk)
         .where(
-            resource.c.res_type == "Patient",
-            resource.c.res_id.in_(ids),
+            resource.c.res_type == resource_type,
+            resource.c.res_id.in_(wanted),
             search_token.c.param == "identifier",
-            search_token.c.system == CPR_SYSTEM,
+            search_token.c.system == system,
         )
     )
     return {str(key): str(value) for key, value in rows.all()}
+
+
+async def cprs_of_patients(conn: AsyncConnection, patient_ids: Iterable[str]) -> dict[str, str]:
+    """CPR number of each Patient id that carries one."""
+    return await identifiers_of(conn, "Patient", patient_ids, CPR_SYSTEM)
 
 
 async def related_patients(

@@ -10,33 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.relation_facts import OrgMention, opt_out_facts, organization_mentions
 from app.fhir.profiles.canonical import SOR_SYSTEM
-from app.storage.tables import care_relation, opt_out, resource, search_token
+from app.storage.access_facts import identifiers_of
+from app.storage.tables import care_relation, opt_out
 
 # care_relation.patient_id of a resource that belongs to no patient.
 NO_PATIENT = ""
 
 
 async def _sor_by_organization_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        select(resource.c.res_id, search_token.c.code)
-        .join(search_token, search_token.c.res_pk == resource.c.pk)
-        .where(
-            resource.c.res_type == "Organization",
-            resource.c.res_id.in_(wanted),
-            search_token.c.param == "identifier",
-            search_token.c.system == SOR_SYSTEM,
-        )
-    )
-    return {str(key): str(value) for key, value in rows.all()}
+    return await identifiers_of(conn, "Organization", ids, SOR_SYSTEM)
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
