@@ -8,17 +8,17 @@ deployment with several nodes uses an external issuer with a shared store.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
-from joserfc.jws import JWSRegistry, extract_compact
+from joserfc.jws import JWSRegistry
 
 from app.auth.clients import ClientRegistry, RegisteredClient
 from app.auth.jwks import select_key
+from app.auth.jws import MalformedJws, peek
 from app.auth.oauth import OAuthError
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -129,12 +129,6 @@ def _invalid(description: str) -> OAuthError:
 
 def _peek(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
-        obj = extract_compact(assertion.encode("ascii"))
-        payload = json.loads(obj.payload)
-    except (JoseError, ValueError, UnicodeError) as exc:
-        raise _invalid("client_assertion is not a JWS compact serialization") from exc
-    if not isinstance(payload, dict):
-        raise _invalid("client_assertion payload is not a JSON object")
-    if "b64" in obj.headers() or "crit" in obj.headers():
-        raise _invalid("critical header parameters are not accepted")
-    return obj.headers(), payload
+        return peek(assertion)
+    except MalformedJws as exc:
+        raise _invalid(f"client_assertion: {exc}") from exc

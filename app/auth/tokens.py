@@ -8,7 +8,6 @@ required, `nbf`/`iat` with at most 60 s leeway; then the claims must make a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,11 +15,12 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import Key
-from joserfc.jws import JWSRegistry, extract_compact
+from joserfc.jws import JWSRegistry
 
 from app.access.principal import InvalidClaims, Principal
 from app.auth.bearer import invalid_token, keys_unavailable
 from app.auth.jwks import JwksSource, JwksUnavailable, select_key
+from app.auth.jws import MalformedJws, peek
 
 # RFC 8725 §3.1: allow-list; RS384/ES384 are not in joserfc's default set, so always explicit.
 ALGORITHMS: tuple[str, ...] = ("RS256", "RS384", "ES256", "ES384")
@@ -138,12 +138,6 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(token) > MAX_TOKEN_BYTES:
         raise invalid_token("token too large")
     try:
-        obj = extract_compact(token.encode("ascii"))
-        payload = json.loads(obj.payload)
-    except (JoseError, ValueError, UnicodeError) as exc:
-        raise invalid_token("not a JWS compact serialization") from exc
-    if not isinstance(payload, dict):
-        raise invalid_token("payload is not a JSON object")
-    if "b64" in obj.headers() or "crit" in obj.headers():
-        raise invalid_token("critical header parameters are not accepted")
-    return obj.headers(), payload
+        return peek(token)
+    except MalformedJws as exc:
+        raise invalid_token(str(exc)) from exc
