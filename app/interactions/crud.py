@@ -52,12 +52,26 @@ def _id(req: FhirRequest) -> str:
     return req.resource_id
 
 
+def _shares_identifier(content: dict[str, Any], criteria: list[tuple[str, str]]) -> bool:
+    """The criteria matched by an `identifier=system|value` the new resource itself carries."""
+    carried = {
+        f"{i.get('system')}|{i.get('value')}"
+        for i in content.get("identifier", [])
+        if isinstance(i, dict)
+    }
+    return any(name == "identifier" and value in carried for name, value in criteria)
+
+
 async def _single_match(
     s: Session, resource_type: str, criteria: list[tuple[str, str]]
 ) -> str | None:
-    """The id of the one match, None for no match; 412 for several (R4 http.html#cond-update)."""
+    """The id of the one match, None for no match; 412 for several (R4 http.html#cond-update).
+
+    Matching sees every resource, so a match the caller may not see is never duplicated;
+    what the caller may then do with it is decided by visible_current or _claim.
+    """
     await s.repo.lock_criteria(resource_type, criteria)
-    matches = await s.repo.find(resource_type, criteria, limit=2)
+    matches = await s.repo.find(resource_type, criteria, limit=2, unfiltered=True)
     if len(matches) > 1:
         raise FhirError.of(
             412, "multiple-matches", f"The criteria match more than one {resource_type}"
@@ -120,22 +134,38 @@ class CrudHandlers:
         if req.if_none_exist:
             criteria = _criteria(req.if_none_exist, "If-None-Exist")
             await s.repo.lock_criteria(resource_type, criteria)
-            # Matching ignores visibility: pushing data for a patient by CPR is itself the
-            # act that establishes the treatment relation (sundhedsloven §42a), and must
-            # not create a duplicate Patient. The match is audited like any access.
-            matches = await s.repo.find(resource_type, criteria, limit=2, unfiltered=True)
-            if len(matches) > 1:
-                raise FhirError.of(
-                    412, "multiple-matches", f"The criteria match more than one {resource_type}"
-                )
-            if matches:
-                pk, existing_id = matches[0]
-                await s.repo.relate(pk, resource_type)
+            existing_id = await _single_match(s, resource_type, criteria)
+            if existing_id is not None:
+                await self._claim(s, resource_type, existing_id, content, criteria)
                 stored = await s.repo.read(resource_type, existing_id)
                 return Result(200, stored=self._done(s, stored), location=True)
         # resource_id is set only for transaction entries whose id was assigned up front.
         stored = await s.repo.create(content, resource_id=req.resource_id)
         return Result(201, stored=self._done(s, stored), location=True)
+
+    @staticmethod
+    async def _claim(
+        s: Session,
+        resource_type: str,
+        existing_id: str,
+        content: dict[str, Any],
+        criteria: list[tuple[str, str]],
+    ) -> None:
+        """May the caller have the resource its conditional create matched?
+
+        Matching ignores visibility so that pushing a Patient by CPR never duplicates it:
+        pushing data about that very patient is the act that establishes the treatment
+        relation (sundhedsloven §42a), so it is recorded. Any other match the caller cannot
+        see stays hidden (404, audited): criteria alone never open someone else's data.
+        """
+        if await s.repo.exists_visible(resource_type, existing_id):
+            return
+        pk = await s.repo.exists_anywhere(resource_type, existing_id)
+        assert pk is not None
+        if resource_type == "Patient" and _shares_identifier(content, criteria):
+            await s.repo.relate(pk, resource_type)
+            return
+        raise HiddenFromCaller(resource_type, existing_id, pk)
 
     async def read(self, s: Session, req: FhirRequest) -> Result:
         resource_type, resource_id = _require_type(req), _id(req)

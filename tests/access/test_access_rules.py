@@ -492,3 +492,60 @@ def test_a_child_born_29_february_turns_15_on_1_march(
     assert (response.status_code == 200) is allowed
     if not allowed:
         assert rule_of(response) == "child-15-or-over-sundhedsloven-39a"
+
+
+def test_conditional_create_criteria_never_open_someone_elses_data(
+    world: TestClient, tokens: TokenFactory
+) -> None:
+    odder = {**bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR)), **FHIR_JSON}
+    plan = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "Patient/gitte"},
+    }
+    response = world.post(
+        "/fhir/CarePlan", json=plan, headers={**odder, "If-None-Exist": "_id=lars-plan"}
+    )
+    assert response.status_code == 404
+    assert world.get("/fhir/CarePlan/lars-plan", headers=odder).status_code == 404
+    assert world.get("/fhir/Patient/lars", headers=odder).status_code == 404
+
+
+def test_conditional_update_of_a_hidden_match_is_refused_not_duplicated(
+    world: TestClient, tokens: TokenFactory
+) -> None:
+    odder = {**bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR)), **FHIR_JSON}
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": LARS_BERGGREN}],
+    }
+    response = world.put(
+        f"/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}",
+        json=patient,
+        headers=odder,
+    )
+    assert response.status_code == 404
+    hospital = bearer(tokens.system())
+    found = world.get(
+        "/fhir/Patient",
+        params={"identifier": f"urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}"},
+        headers=hospital,
+    )
+    assert found.json()["total"] == 1
+
+
+def test_pushing_a_patient_by_cpr_claims_the_existing_patient(
+    world: TestClient, tokens: TokenFactory
+) -> None:
+    odder = {**bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR)), **FHIR_JSON}
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": LARS_BERGGREN}],
+    }
+    criteria = f"identifier=urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}"
+    response = world.post(
+        "/fhir/Patient", json=patient, headers={**odder, "If-None-Exist": criteria}
+    )
+    assert response.status_code == 200
+    assert response.json()["id"] == "lars"
