@@ -12,7 +12,10 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from bench.preload import Progress, Sample, load_organisations, preload
 RESULTS = Path(__file__).resolve().parent / "results"
 SERIES_WORKLOADS = ("search-patient-plans", "search-delta", "search-condition", "search-patient")
 SERVER = {"AuditEvent"}
+MEMORY_SAMPLE_SECONDS = 5.0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
         default="10000,30000",
         help="comma-separated resource counts for the search-latency series; the "
         "workloads run at the first",
+    )
+    p.add_argument(
+        "--mixed-duration",
+        type=float,
+        default=None,
+        help="seconds for the mixed workload (default: --duration; the target asks for 300)",
     )
     p.add_argument("--series-duration", type=float, default=5.0)
     p.add_argument("--series-concurrency", type=int, default=4)
@@ -237,7 +247,8 @@ class Run:
             print(f"preloading {missing:,} resources ...", flush=True)
             before = self.progress.resources
             started = time.monotonic()
-            asyncio.run(self._preload(missing))
+            with self.sampling_memory() as memory:
+                asyncio.run(self._preload(missing))
             seconds = time.monotonic() - started
             added = self.progress.resources - before
             self.results["preload"].append(
@@ -247,10 +258,34 @@ class Run:
                     "seconds": round(seconds, 2),
                     "resources_per_s": round(added / seconds, 1) if seconds else 0.0,
                     "concurrency": self.args.preload_concurrency,
+                    "memory": memory,
                 }
             )
             print(f"  {added:,} resources in {seconds:.1f} s ({added / seconds:.0f}/s)", flush=True)
         database.analyze(self.url)
+
+    @contextmanager
+    def sampling_memory(self) -> Iterator[list[dict[str, Any]]]:
+        """Sample the service workers' RSS every few seconds while the block runs
+        (the steady-RSS target: ingest must stream, not accumulate)."""
+        samples: list[dict[str, Any]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while True:
+                assert self.service is not None
+                rss = {pid: m["rss_kib"] for pid, m in servers.snapshot(self.service).items()}
+                samples.append({"resources": self.progress.resources, "rss_kib": rss})
+                if stop.wait(MEMORY_SAMPLE_SECONDS):
+                    return
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield samples
+        finally:
+            stop.set()
+            thread.join()
 
     async def _preload(self, resources: int) -> None:
         async with httpx.AsyncClient(
@@ -364,7 +399,10 @@ class Run:
         )
         for name in chosen:
             concurrency = 1 if name == "delta-pull" else args.concurrency
-            self.results["workloads"][name] = self.workload(name, concurrency, args.duration)
+            duration = args.duration
+            if name == "mixed" and args.mixed_duration:
+                duration = args.mixed_duration
+            self.results["workloads"][name] = self.workload(name, concurrency, duration)
         for size in sizes[1:]:
             self.fill_to(size)
             self.series_point(size, chosen)

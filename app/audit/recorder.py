@@ -1,23 +1,64 @@
-"""Write the AuditEvents of a request through its own repository (same transaction).
+"""Write the AuditEvents of a request: one per patient whose data it touched.
 
-A failed audit fails the request (PRINCIPLES.md principle 8): the events are
-written before the unit of work commits, or nothing is.
+A failed audit fails the request (PRINCIPLES.md principle 8). Writes record their
+events in their own transaction, so the change and its audit commit together.
+Read-only requests hand theirs to `AccessLog`, which commits the events of many
+concurrent requests in one transaction; each request still answers only after its
+events are committed, so no read is ever answered unaudited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.access.principal import Principal
 from app.audit.events import AuditRecord, Outcome, audit_event
 from app.storage.access_facts import compartments, organization_name
 from app.storage.repository import Repository
+from app.storage.unit_of_work import Storage
 
 MAX_RESOURCES_PER_EVENT = 100
+# Events of at most this many requests go into one group transaction.
+MAX_GROUP = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one successful request touched, to be audited."""
+
+    principal: Principal | None
+    interaction: str
+    rule: str
+    touched: Sequence[tuple[int, str]]  # (pk, "Type/id")
+    request_id: str
+    query: str | None = None
+
+    def records(self, by_pk: Mapping[int, set[str]]) -> list[AuditRecord]:
+        """One record per patient whose compartment holds a touched resource."""
+        per_patient: dict[str, list[str]] = {}
+        for pk, reference in self.touched:
+            for patient in sorted(by_pk.get(pk, ())):
+                refs = per_patient.setdefault(patient, [])
+                if reference not in refs:
+                    refs.append(reference)
+        return [
+            AuditRecord(
+                self.interaction,
+                "0",
+                self.rule,
+                patient,
+                refs[:MAX_RESOURCES_PER_EVENT],
+                query=self.query,
+            )
+            for patient, refs in sorted(per_patient.items())
+        ]
 
 
 class AuditTrail:
-    """Builds and stores one AuditEvent per patient whose data a request touched."""
+    """Builds and stores AuditEvents through a repository (the caller's transaction)."""
 
     def __init__(self) -> None:
         self._org_names: dict[str, str | None] = {}
@@ -30,36 +71,23 @@ class AuditTrail:
             self._org_names[sor] = await organization_name(repo.conn, sor)
         return self._org_names[sor]
 
-    async def record_access(
-        self,
-        repo: Repository,
-        principal: Principal | None,
-        *,
-        interaction: str,
-        rule: str,
-        touched: Sequence[tuple[int, str]],
-        request_id: str,
-        query: str | None = None,
-    ) -> None:
-        """Success: one event per patient whose compartment holds a touched resource."""
-        by_pk = await compartments(repo.conn, (pk for pk, _ in touched))
-        per_patient: dict[str, list[str]] = {}
-        for pk, reference in touched:
-            for patient in sorted(by_pk.get(pk, ())):
-                refs = per_patient.setdefault(patient, [])
-                if reference not in refs:
-                    refs.append(reference)
-        await self._write(
-            repo,
-            principal,
-            [
-                AuditRecord(
-                    interaction, "0", rule, patient, refs[:MAX_RESOURCES_PER_EVENT], query=query
+    async def record_accesses(self, repo: Repository, accesses: Sequence[Access]) -> None:
+        """The events of successful requests, with one compartment lookup for all of them."""
+        by_pk = await compartments(repo.conn, (pk for a in accesses for pk, _ in a.touched))
+        events: list[dict[str, Any]] = []
+        for access in accesses:
+            org_name = await self._org_name(repo, access.principal)
+            events.extend(
+                audit_event(
+                    record,
+                    principal=access.principal,
+                    recorded=repo.stamp,
+                    org_name=org_name,
+                    request_id=access.request_id,
                 )
-                for patient, refs in sorted(per_patient.items())
-            ],
-            request_id,
-        )
+                for record in access.records(by_pk)
+            )
+        await repo.create_server_records(events)
 
     async def record_refusal(
         self,
@@ -75,34 +103,66 @@ class AuditTrail:
     ) -> None:
         """Refusal: one event per patient concerned (or one without a patient)."""
         patient_ids: list[str | None] = [*sorted(set(patients))] or [None]
-        await self._write(
-            repo,
-            principal,
+        org_name = await self._org_name(repo, principal)
+        await repo.create_server_records(
             [
-                AuditRecord(interaction, outcome, rule, patient, description=message)
+                audit_event(
+                    AuditRecord(interaction, outcome, rule, patient, description=message),
+                    principal=principal,
+                    recorded=repo.stamp,
+                    org_name=org_name,
+                    request_id=request_id,
+                )
                 for patient in patient_ids
-            ],
-            request_id,
+            ]
         )
 
-    async def _write(
-        self,
-        repo: Repository,
-        principal: Principal | None,
-        records: Sequence[AuditRecord],
-        request_id: str,
-    ) -> None:
-        if not records:
-            return
-        org_name = await self._org_name(repo, principal)
-        events = [
-            audit_event(
-                record,
-                principal=principal,
-                recorded=repo.stamp,
-                org_name=org_name,
-                request_id=request_id,
-            )
-            for record in records
-        ]
-        await repo.create_server_records(events)
+
+class AccessLog:
+    """Group commit for the AuditEvents of read-only requests.
+
+    While one group transaction runs, the requests that finish meanwhile queue up and
+    go into the next one: under load, N concurrent reads cost one audit transaction
+    instead of N, and at low load a read waits for nothing but its own events.
+    """
+
+    def __init__(self, storage: Storage, trail: AuditTrail) -> None:
+        self._storage = storage
+        self._trail = trail
+        # Per event loop (tests and embedding servers may run more than one).
+        self._groups: dict[asyncio.AbstractEventLoop, _Group] = {}
+
+    async def commit(self, access: Access) -> None:
+        """Return once `access`'s events are committed; raise if writing them failed."""
+        loop = asyncio.get_running_loop()
+        group = self._groups.get(loop)
+        if group is None:
+            self._groups = {lp: g for lp, g in self._groups.items() if not lp.is_closed()}
+            group = self._groups[loop] = _Group()
+        done = loop.create_future()
+        group.queue.append((access, done))
+        if group.writer is None or group.writer.done():
+            group.writer = loop.create_task(self._drain(group))
+        # Shielded: a client that disconnects must not cancel the others' group.
+        await asyncio.shield(done)
+
+    async def _drain(self, group: _Group) -> None:
+        while group.queue:
+            batch, group.queue = group.queue[:MAX_GROUP], group.queue[MAX_GROUP:]
+            try:
+                async with self._storage.unit_of_work(write=True) as repo:
+                    await self._trail.record_accesses(repo, [access for access, _ in batch])
+            except Exception as exc:  # every waiting request fails with the cause
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
+@dataclass(slots=True)
+class _Group:
+    queue: list[tuple[Access, asyncio.Future[None]]] = field(default_factory=list)
+    writer: asyncio.Task[None] | None = None

@@ -14,9 +14,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.access.decision import AccessDenied
-from app.audit.recorder import AuditTrail
+from app.audit.recorder import Access, AccessLog, AuditTrail
 from app.fhir.bundle import response_entry
-from app.fhir.instant import now_utc
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
 from app.fhir.resource_types import Interaction, spec_for
 from app.interactions import bundles, history
@@ -75,6 +74,7 @@ class FhirService:
         self.writes = WriteChecks(profiles)
         self.crud = CrudHandlers(self.writes)
         self.audit = AuditTrail()
+        self.access_log = AccessLog(storage, self.audit)
         self.registries = registries or ExternalRegistries()
 
     @property
@@ -87,15 +87,18 @@ class FhirService:
     async def session(
         self, ctx: RequestContext, interaction: str, req: FhirRequest, *, write: bool
     ) -> AsyncIterator[Session]:
-        """A Session whose repository sees only what the caller may see; audited on success."""
+        """A Session whose repository sees only what the caller may see; audited on success.
+
+        A write is audited in its own transaction; a read-only request's events are
+        group-committed after its (read-only) transaction, before it answers.
+        """
         audited = ctx.principal is not None
-        async with self.storage.unit_of_work(write=write or audited) as repo:
+        async with self.storage.unit_of_work(write=write) as repo:
             policy, own = await build_policy(repo, ctx, req, self.registries)
             resource_type = req.resource_type
             mode = "search" if interaction in ("search-type", "search-system") else "read"
             repo.security = security_predicate(
                 lambda t: policy.read_filter(t, mode),
-                now=now_utc(),
                 dialect=repo.conn.dialect.name,
                 base_url=self.base_url,
             )
@@ -108,16 +111,18 @@ class FhirService:
                     raise AccessDenied(row_filter.rule, f"Reading {resource_type} is not permitted")
                 session.rule = row_filter.rule.value
             yield session
-            if audited and session.touched:
-                await self.audit.record_access(
-                    repo,
-                    principal,
-                    interaction=interaction,
-                    rule=session.rule or "",
-                    touched=session.touched,
-                    request_id=ctx.request_id,
-                    query=session.query,
-                )
+            access = Access(
+                principal,
+                interaction,
+                session.rule or "",
+                session.touched,
+                ctx.request_id,
+                session.query,
+            )
+            if audited and session.touched and write:
+                await self.audit.record_accesses(repo, [access])
+        if audited and session.touched and not write:
+            await self.access_log.commit(access)
 
     async def _refused(self, ctx: RequestContext, interaction: str, exc: Exception) -> None:
         """Audit a refusal in its own transaction (the request's own one rolled back)."""

@@ -9,20 +9,47 @@ inside the same SQL statement, and a filtered page is still a full page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, FromClause, and_, exists, false, literal, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+)
 
 from app.access.decision import ParamFilter, RowFilter
 from app.access.policy import PATIENT_DATA_TYPES
+from app.fhir.instant import now_utc
 from app.fhir.profiles.canonical import CPR_SYSTEM
 from app.fhir.search.parse import parse_search
 from app.storage.records import SecurityPredicate, allow_all
 from app.storage.relation_index import NO_PATIENT
 from app.storage.search_predicates import PredicateCompiler
-from app.storage.tables import care_relation, compartment, opt_out, resource, search_token
+from app.storage.tables import (
+    care_relation,
+    compartment,
+    opt_out,
+    resource,
+    search_token,
+)
+from app.storage.types import UtcDateTime
 
 FilterFor = Callable[[str], RowFilter]
+
+# Compiled predicates are cached per (RowFilter, type, table), so they must not hold the
+# request's clock: the opt-out period is compared with the time the statement executes.
+COMPILED_CACHE_SIZE = 1024
+
+
+def _now_param() -> ColumnElement[object]:
+    return bindparam("esp_now", callable_=now_utc, type_=UtcDateTime(), unique=True)
 
 
 def _in_compartment_of(r: FromClause, patient_ids: object) -> ColumnElement[bool]:
@@ -69,7 +96,7 @@ def _authored_outside_compartments(r: FromClause, org_sor: str) -> ColumnElement
     )
 
 
-def _opted_out(r: FromClause, f: RowFilter, now: datetime) -> ColumnElement[bool]:
+def _opted_out(r: FromClause, f: RowFilter) -> ColumnElement[bool]:
     c = compartment.alias()
     o = opt_out.alias()
     actor = or_(
@@ -87,8 +114,8 @@ def _opted_out(r: FromClause, f: RowFilter, now: datetime) -> ColumnElement[bool
         .where(
             c.c.res_pk == r.c.pk,
             actor,
-            or_(o.c.period_start.is_(None), o.c.period_start <= now),
-            or_(o.c.period_end.is_(None), o.c.period_end > now),
+            or_(o.c.period_start.is_(None), o.c.period_start <= _now_param()),
+            or_(o.c.period_end.is_(None), o.c.period_end > _now_param()),
             or_(o.c.res_type.is_(None), o.c.res_type == r.c.res_type),
             or_(o.c.data_ref.is_(None), o.c.data_ref == r.c.res_type + literal("/") + r.c.res_id),
         )
@@ -113,15 +140,16 @@ def _granular(
     return compiler.all(resource_type, r, request.criteria_for(resource_type))
 
 
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
 def compile_row_filter(
-    f: RowFilter,
-    resource_type: str,
-    r: FromClause,
-    *,
-    now: datetime,
-    dialect: str,
-    base_url: str,
+    f: RowFilter, resource_type: str, r: FromClause, dialect: str, base_url: str
 ) -> ColumnElement[bool]:
+    """The WHERE condition for rows of `r` (of `resource_type`) that `f` lets through.
+
+    Cached: the same caller reading the same type through the same table (the
+    repository's `resource`, the search's shared alias) reuses one immutable clause;
+    building it costs more than the query it guards.
+    """
     if f.deny_all:
         return false()
     if f.allow_all:
@@ -140,7 +168,7 @@ def compile_row_filter(
         # The opt-out Consent itself stays visible: professionals are told data is
         # blocked, so they can ask for it or make an audited emergency override.
         if f.opt_out_org_sor and resource_type != "Consent":
-            conditions.append(~_opted_out(r, f, now))
+            conditions.append(~_opted_out(r, f))
     conditions.extend(~_labelled(r, system, code) for system, code in f.excluded_labels)
     if f.granular is not None:
         conditions.append(
@@ -149,17 +177,13 @@ def compile_row_filter(
     return and_(true(), *conditions)
 
 
-def security_predicate(
-    filter_for: FilterFor, *, now: datetime, dialect: str, base_url: str
-) -> SecurityPredicate:
+def security_predicate(filter_for: FilterFor, *, dialect: str, base_url: str) -> SecurityPredicate:
     """The repository's security predicate: each resource type's RowFilter, compiled."""
     cache: dict[str, RowFilter] = {}
 
     def predicate(resource_type: str, r: FromClause) -> ColumnElement[bool]:
         if resource_type not in cache:
             cache[resource_type] = filter_for(resource_type)
-        return compile_row_filter(
-            cache[resource_type], resource_type, r, now=now, dialect=dialect, base_url=base_url
-        )
+        return compile_row_filter(cache[resource_type], resource_type, r, dialect, base_url)
 
     return predicate

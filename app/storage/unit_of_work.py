@@ -89,7 +89,7 @@ class Storage:
                     clock=lambda: self._now(conn),
                 )
                 yield repository
-                if write and repository.written and self.postgres:
+                if write and repository.written:
                     await self._restamp_if_slow(conn, repository, started)
 
     async def _now(self, conn: AsyncConnection) -> datetime:

@@ -18,7 +18,9 @@ from app.fhir.instant import format_instant, truncate_to_millis
 from tests.search.conftest import Store
 from tests.search.data import REHAB, SCT, careplan, search
 
-SETTLE = 0.4
+# Writers below sleep up to SETTLE / 2 before committing; the margin keeps "commits within
+# settle of its stamp" (the mechanism's precondition) true on a loaded test machine.
+SETTLE = 1.0
 
 
 def _now() -> datetime:

@@ -142,6 +142,20 @@ async def test_totals(engine: AsyncEngine, store: Store) -> None:
     assert count.total == 7 and count.matches == []
 
 
+async def test_default_total_only_on_the_first_page(engine: AsyncEngine, store: Store) -> None:
+    """Later pages do not count again unless the client asks for a total."""
+    for i in range(5):
+        await store.put(careplan(f"c{i}", "p1", REHAB))
+    first = await search(engine, ["CarePlan"], [("_count", "2")])
+    assert first.total == 5 and first.next_cursor
+    second = await search(engine, ["CarePlan"], [("_count", "2")], cursor=first.next_cursor)
+    assert second.total is None and len(second.matches) == 2
+    asked = [("_count", "2"), ("_total", "accurate")]
+    first = await search(engine, ["CarePlan"], asked)
+    second = await search(engine, ["CarePlan"], asked, cursor=first.next_cursor)
+    assert second.total == 5
+
+
 async def test_include_revinclude_iterate_and_cap(engine: AsyncEngine, store: Store) -> None:
     await load(store)
     page = await search(
