@@ -169,7 +169,9 @@ async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str
     for entry in entries:
         req = entry.request
         if req.method == "POST" and req.resource_type:
-            entry.target_id = await _conditional_target(repo, req.resource_type, req.if_none_exist)
+            entry.target_id = await _conditional_target(
+                repo, req.resource_type, req.if_none_exist, locked=True
+            )
             if entry.target_id is None:
                 # Decided now so that other entries can reference it; the criteria lock is held.
                 entry.target_id = str(uuid.uuid4())
@@ -177,7 +179,9 @@ async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str
         elif req.method in ("PUT", "PATCH", "DELETE") and req.resource_type:
             if req.resource_id is None and req.query:
                 query = "&".join(f"{k}={v}" for k, v in req.query)
-                entry.target_id = await _conditional_target(repo, req.resource_type, query)
+                entry.target_id = await _conditional_target(
+                    repo, req.resource_type, query, locked=True
+                )
                 if entry.target_id is None and req.method == "PUT":
                     body_id = req.body.get("id") if isinstance(req.body, dict) else None
                     entry.target_id = body_id or str(uuid.uuid4())
@@ -194,12 +198,14 @@ async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str
 
 
 async def _conditional_target(
-    repo: Repository, resource_type: str, query: str | None
+    repo: Repository, resource_type: str, query: str | None, *, locked: bool = False
 ) -> str | None:
+    """The id the criteria match (None: none); `locked`: their lock is already held."""
     if not query:
         return None
     criteria = parse_qsl(query.lstrip("?"), keep_blank_values=True)
-    await repo.lock_criteria(resource_type, criteria)
+    if not locked:
+        await repo.lock_criteria(resource_type, criteria)
     # Unfiltered, like conditional create: a match the caller cannot see must still
     # prevent a duplicate; the entry's own handler then decides what the caller may do.
     matches = await repo.find(resource_type, criteria, limit=2, unfiltered=True)

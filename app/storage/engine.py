@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.storage import pending
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -71,10 +73,12 @@ def create_engine_async(url: str, *, pool_size: int = 10) -> AsyncEngine:
         _ensure_sqlite_directory(parsed)
         engine = create_async_engine(parsed, **kwargs)
         _configure_sqlite(engine.sync_engine)
-        return engine
-    return create_async_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **kwargs
-    )
+    else:
+        engine = create_async_engine(
+            parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **kwargs
+        )
+    pending.install(engine)
+    return engine
 
 
 def create_engine_sync(url: str) -> Engine:

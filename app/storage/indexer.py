@@ -1,7 +1,8 @@
 """Writes the search-index rows and patient compartment of a resource's current version.
 
 Called inside the resource's own transaction (PRINCIPLES 7), so the index never
-describes a version that was not committed.
+describes a version that was not committed. The rows are queued (`pending.py`) and
+written in bulk before the next statement that could read them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.search.extract import extract_index
+from app.storage import pending
 from app.storage.tables import INDEX_TABLES, compartment, resource, resource_version
 
 REINDEX_BATCH = 500
@@ -40,16 +42,16 @@ async def write_index(
         await conn.execute(delete(compartment).where(compartment.c.res_pk == res_pk))
     rows = extract_index(resource_json)
     for kind, table_rows in rows.tables().items():
-        if table_rows:
-            await conn.execute(
-                insert(INDEX_TABLES[kind]),
-                [{**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows],
-            )
-    if rows.compartment_patients:
-        await conn.execute(
-            insert(compartment),
-            [{"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)],
+        pending.defer(
+            conn,
+            INDEX_TABLES[kind],
+            [{**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows],
         )
+    pending.defer(
+        conn,
+        compartment,
+        [{"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)],
+    )
     return set(rows.compartment_patients)
 
 
@@ -97,6 +99,7 @@ async def reindex(conn: AsyncConnection, resource_types: Iterable[str] | None = 
             query = query.where(resource.c.res_type.in_(wanted))
         batch = (await conn.execute(query)).all()
         if not batch:
+            await pending.flush_now(conn)
             return count
         for pk, res_type, deleted, content in batch:
             await write_index(conn, pk, res_type, None if deleted else content, replace=True)

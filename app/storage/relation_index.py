@@ -8,14 +8,16 @@ because an organisation that once wrote in a patient's record has treated them
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Insert, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.relation_facts import OrgMention, opt_out_facts, organization_mentions
 from app.fhir.profiles.canonical import SOR_SYSTEM
+from app.storage import pending
 from app.storage.access_facts import identifiers_of
 from app.storage.tables import care_relation, opt_out
 
@@ -23,12 +25,22 @@ from app.storage.tables import care_relation, opt_out
 NO_PATIENT = ""
 
 
-async def _sor_by_organization_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, str]:
-    return await identifiers_of(conn, "Organization", ids, SOR_SYSTEM)
+async def _sor_by_organization_id(
+    conn: AsyncConnection, ids: Iterable[str], known: dict[str, str]
+) -> dict[str, str]:
+    """SOR codes of these Organizations; `known` holds those already looked up in this
+    transaction (a Bundle's entries name the same few organisations over and over)."""
+    wanted = set(ids)
+    missing = wanted - known.keys()
+    if missing:
+        known.update(await identifiers_of(conn, "Organization", missing, SOR_SYSTEM))
+    return {i: known[i] for i in wanted if i in known}
 
 
-def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+@cache
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(care_relation).on_conflict_do_nothing()
 
 
 async def write_relations(
@@ -39,10 +51,12 @@ async def write_relations(
     author_sor: str | None,
     *,
     fresh: bool = False,
+    known_sors: dict[str, str] | None = None,
 ) -> None:
     """Replace the derived rows of `res_pk`; record `author_sor` as a treating organisation.
 
     `fresh`: the first version of a new resource, so there are no earlier rows to delete.
+    `known_sors`: Organization id -> SOR found earlier in the same transaction.
     """
     if not fresh:
         await conn.execute(
@@ -64,6 +78,7 @@ async def write_relations(
         conn,
         [m.organization_id for m in mentions if m.organization_id]
         + [f.actor_organization_id for f in facts if f.actor_organization_id],
+        {} if known_sors is None else known_sors,
     )
     relations: set[tuple[str, str, str]] = {
         (patient, sor, mention.kind)
@@ -97,15 +112,14 @@ async def write_relations(
 async def _insert_relations(
     conn: AsyncConnection, res_pk: int, relations: set[tuple[str, str, str]]
 ) -> None:
-    if relations:
-        insert = _insert_ignoring_duplicates(conn)
-        await conn.execute(
-            insert(care_relation).on_conflict_do_nothing(),
-            [
-                {"res_pk": res_pk, "patient_id": p, "org_sor": sor, "kind": kind}
-                for p, sor, kind in sorted(relations)
-            ],
-        )
+    pending.defer_statement(
+        conn,
+        _insert_ignoring_duplicates(conn.dialect.name),
+        [
+            {"res_pk": res_pk, "patient_id": p, "org_sor": sor, "kind": kind}
+            for p, sor, kind in sorted(relations)
+        ],
+    )
 
 
 async def write_authorship(

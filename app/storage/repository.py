@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.fhir.instant import format_instant
 from app.fhir.outcome import FhirError
 from app.fhir.resource_types import STORED_TYPES
-from app.storage import indexer
+from app.storage import indexer, pending
 from app.storage.access_facts import compartments
 from app.storage.records import SecurityPredicate, StoredResource, allow_all
 from app.storage.relation_index import write_authorship, write_relations
@@ -84,6 +84,8 @@ class Repository:
         self._clock = clock
         self.base_url = base_url
         self.written: list[StoredResource] = []
+        # Organization id -> SOR code, as looked up in this transaction (relation rows).
+        self.known_sors: dict[str, str] = {}
         # The writing organisation's SOR: its writes establish a treatment relation.
         self.author_sor: str | None = None
         self._postgres = conn.dialect.name == "postgresql"
@@ -506,22 +508,28 @@ class Repository:
         stored_content = (
             None if content is None else with_meta(content, resource_id, version, self.stamp)
         )
-        await self.conn.execute(
-            resource_version.insert().values(
-                res_pk=pk,
-                version_id=version,
-                prev_version=None if version == 1 else version - 1,
-                res_type=resource_type,
-                res_id=resource_id,
-                last_updated=self.stamp,
-                method=method,
-                deleted=content is None,
-                content=stored_content,
-            )
+        pending.defer(
+            self.conn,
+            resource_version,
+            [
+                {
+                    "res_pk": pk,
+                    "version_id": version,
+                    "prev_version": None if version == 1 else version - 1,
+                    "res_type": resource_type,
+                    "res_id": resource_id,
+                    "last_updated": self.stamp,
+                    "method": method,
+                    "deleted": content is None,
+                    "content": stored_content,
+                }
+            ],
         )
         patients = await indexer.write_index(
             self.conn, pk, resource_type, stored_content, replace=version > 1
         )
+        if resource_type == "Organization":
+            self.known_sors.pop(resource_id, None)  # its SOR may have changed
         await write_relations(
             self.conn,
             pk,
@@ -529,6 +537,7 @@ class Repository:
             patients,
             self.author_sor if author else None,
             fresh=version == 1,
+            known_sors=self.known_sors,
         )
         stored = StoredResource(
             resource_type,

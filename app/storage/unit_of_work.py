@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.fhir.instant import format_instant, now_utc, truncate_to_millis
 from app.fhir.outcome import FhirError
+from app.storage import pending
 from app.storage.records import SecurityPredicate, allow_all
 from app.storage.repository import Repository
 from app.storage.tables import resource, resource_version, service_setting
@@ -89,6 +90,7 @@ class Storage:
                     clock=lambda: self._now(conn),
                 )
                 yield repository
+                await pending.flush_now(conn)
                 if write and repository.written:
                     await self._restamp_if_slow(conn, repository, started)
 

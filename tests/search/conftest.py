@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.storage.engine import create_engine_async, create_engine_sync
+from app.storage import pending
 from app.storage.indexer import write_index
 from app.storage.tables import metadata, resource, resource_version
 from tests.support.databases import postgres_admin_url, postgres_unavailable
@@ -135,6 +136,7 @@ class Store:
             )
         )
         await write_index(conn, pk, content["resourceType"], content, replace=version > 1)
+        await pending.flush_now(conn)  # as the unit of work does before it commits
         self.pks[key] = pk
         return pk
 

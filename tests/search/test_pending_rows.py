@@ -1,0 +1,73 @@
+"""Queued index rows (app/storage/pending.py): visible to every later read, never lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.storage import pending
+from app.storage.pending import UnflushedRows
+from app.storage.tables import compartment, resource, resource_version
+
+
+async def _head(conn: AsyncConnection, rid: str) -> int:
+    inserted = await conn.execute(
+        resource.insert().values(
+            res_type="Patient", res_id=rid, version_id=1, last_updated=func.now(), deleted=False
+        )
+    )
+    pk = int(inserted.inserted_primary_key[0])
+    # The head must point at a version by commit (a deferred FK); queue it like the repository.
+    version = {
+        "res_pk": pk,
+        "version_id": 1,
+        "prev_version": None,
+        "res_type": "Patient",
+        "res_id": rid,
+        "last_updated": datetime(2024, 1, 1, tzinfo=UTC),
+        "method": "PUT",
+        "deleted": False,
+        "content": {"resourceType": "Patient", "id": rid},
+    }
+    pending.defer(conn, resource_version, [version])
+    return pk
+
+
+async def _count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(compartment))).scalar_one())
+
+
+async def test_a_read_in_the_same_transaction_sees_queued_rows(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        pk = await _head(conn, "queued")
+        pending.defer(conn, compartment, [{"res_pk": pk, "patient_id": "queued"}])
+        # Another INSERT does not flush; the SELECT does, before it runs.
+        await _head(conn, "other")
+        assert await _count(conn) == 1
+    async with engine.connect() as conn:
+        assert await _count(conn) == 1
+
+
+async def test_commit_with_queued_rows_fails_instead_of_losing_them(engine: AsyncEngine) -> None:
+    with pytest.raises(UnflushedRows):
+        async with engine.begin() as conn:
+            pk = await _head(conn, "lost")
+            pending.defer(conn, compartment, [{"res_pk": pk, "patient_id": "lost"}])
+    async with engine.connect() as conn:
+        found = await conn.execute(select(resource.c.pk).where(resource.c.res_id == "lost"))
+        assert found.first() is None, "the transaction was rolled back"
+
+
+async def test_rollback_discards_queued_rows(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        async with conn.begin() as tx:
+            pk = await _head(conn, "rolled")
+            pending.defer(conn, compartment, [{"res_pk": pk, "patient_id": "rolled"}])
+            await tx.rollback()
+        async with conn.begin():
+            assert await _count(conn) == 0  # nothing queued leaked into the next transaction
+            await _head(conn, "after")  # and its own rows commit cleanly
+            await pending.flush_now(conn)
