@@ -10,6 +10,7 @@ join target resources only through the caller's security predicate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, false, not_, or_, select, true
@@ -17,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement as Col
 
 from app.fhir.instant import now_utc
 from app.fhir.search.dates import approximate
+from app.fhir.search.definitions import CODE_SYSTEMS
 from app.fhir.search.extract import OF_TYPE_SUFFIX
 from app.fhir.search.model import (
     Chain,
@@ -58,7 +60,23 @@ def _token(t: FromClause, v: Value, f: Filter, dialect: str) -> ColumnElement[bo
         clauses.append(t.c.system.is_(None))
     elif v.system is not None:
         clauses.append(t.c.system == v.system)
-    return and_(*clauses)
+    return and_(true(), *clauses)
+
+
+def implicit_system(rtype: str, f: Filter) -> Filter:
+    """`system|code` on a `code` element: its own system is implied (stored codes carry
+    none); any other system matches nothing, so those values are dropped."""
+    system = CODE_SYSTEMS.get((rtype, f.param))
+    if system is None or f.modifier == "text":
+        return f
+    values: list[Value] = []
+    for v in f.values:
+        if isinstance(v, TokenValue) and v.system is not None:
+            if v.system != system:
+                continue
+            v = replace(v, system=None)
+        values.append(v)
+    return replace(f, values=tuple(values))
 
 
 def _string(t: FromClause, v: Value, f: Filter, dialect: str) -> ColumnElement[bool]:
@@ -188,8 +206,10 @@ class PredicateCompiler:
         )
         if f.modifier == "missing":
             return not_(r.c.pk.in_(rows)) if f.missing else r.c.pk.in_(rows)
+        if f.type == "token":
+            f = implicit_system(rtype, f)
         build = BUILDERS[f.type]
-        matching = rows.where(or_(*(build(table, v, f, self.dialect) for v in f.values)))
+        matching = rows.where(or_(false(), *(build(table, v, f, self.dialect) for v in f.values)))
         if f.modifier == "not":
             return not_(r.c.pk.in_(matching))
         return r.c.pk.in_(matching)

@@ -21,6 +21,12 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("CarePlan", [("category", f"|{REHAB}")], []),  # the coding has a system
     ("CarePlan", [("status", "|active")], ["cp1", "cp3"]),  # code elements carry no system
     ("CarePlan", [("status:not", "active")], ["cp2", "cp4"]),
+    # a code element's system is the one its binding implies (R4 search.html#token)
+    ("CarePlan", [("status", "http://hl7.org/fhir/request-status|active")], ["cp1", "cp3"]),
+    ("CarePlan", [("status", "urn:other|active")], []),
+    ("CarePlan", [("status", "urn:other|active,draft")], ["cp4"]),
+    ("CarePlan", [("status", "http://hl7.org/fhir/request-status|")], ["cp1", "cp2", "cp3", "cp4"]),
+    ("CarePlan", [("status:not", "urn:other|active")], ["cp1", "cp2", "cp3", "cp4"]),
     ("CarePlan", [("category:text", "genoptræn")], ["cp1", "cp3", "cp4"]),
     ("CarePlan", [("category:text", "GENOPTRÆN")], ["cp1", "cp3", "cp4"]),
     ("CarePlan", [("category:text", "plan")], []),  # :text is starts-with

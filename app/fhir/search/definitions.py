@@ -932,6 +932,31 @@ for _t in ("StructureDefinition", "CodeSystem", "ValueSet"):
     )
 
 # (type, code) -> id of a shared R4 SearchParameter definition.
+_HL7 = "http://hl7.org/fhir/"
+
+# Token parameters on elements of type `code`: the index holds the bare code, and R4 says
+# the code system is the one the element's binding implies (search.html#token), so
+# `status=http://hl7.org/fhir/request-status|active` matches and another system does not.
+CODE_SYSTEMS: dict[tuple[str, str], str] = {
+    ("CarePlan", "status"): _HL7 + "request-status",
+    ("CarePlan", "intent"): _HL7 + "request-intent",
+    ("Goal", "lifecycle-status"): _HL7 + "goal-status",
+    ("Patient", "gender"): _HL7 + "administrative-gender",
+    ("RelatedPerson", "gender"): _HL7 + "administrative-gender",
+    ("Practitioner", "gender"): _HL7 + "administrative-gender",
+    ("Consent", "status"): _HL7 + "consent-state-codes",
+    ("CareTeam", "status"): _HL7 + "care-team-status",
+    ("EpisodeOfCare", "status"): _HL7 + "episode-of-care-status",
+    ("ServiceRequest", "status"): _HL7 + "request-status",
+    ("ServiceRequest", "intent"): _HL7 + "request-intent",
+    ("ServiceRequest", "priority"): _HL7 + "request-priority",
+    ("AuditEvent", "action"): _HL7 + "audit-event-action",
+    ("AuditEvent", "outcome"): _HL7 + "audit-event-outcome",
+    ("StructureDefinition", "status"): _HL7 + "publication-status",
+    ("CodeSystem", "status"): _HL7 + "publication-status",
+    ("ValueSet", "status"): _HL7 + "publication-status",
+}
+
 SHARED: dict[tuple[str, str], str] = {
     **{
         (t, "patient"): "clinical-patient"
