@@ -7,10 +7,12 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 
+from bench.data import CPR, PLAN_TYPE, SOR
 from bench.servers import ROOT
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -89,4 +91,48 @@ def database_facts(url: str) -> dict[str, str]:
     return {
         "server_version": str(version[0] if version else ""),
         "schema_size": str(size[0] if size else ""),
+    }
+
+
+def stored_sample(url: str, size: int, seed: str) -> dict[str, Any]:
+    """What a reused schema's workloads draw from, rebuilt from the index tables: CarePlans
+    with their citizen [cpr, patient id, kind, status, condition id, goal id], the stored
+    organisations by SOR, and the time range the data was written in."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            """
+            SELECT cpr.code, subj.target_id, kind.code, status.code, cond.target_id,
+                   goal.target_id, plan.res_id
+            FROM resource plan
+            JOIN search_reference subj ON subj.res_pk = plan.pk AND subj.param = 'subject'
+            JOIN resource patient ON patient.res_type = 'Patient'
+                 AND patient.res_id = subj.target_id
+            JOIN search_token cpr ON cpr.res_pk = patient.pk AND cpr.param = 'identifier'
+                 AND cpr.system = %(cpr)s
+            JOIN search_token kind ON kind.res_pk = plan.pk AND kind.param = 'category'
+                 AND kind.system = %(kind)s
+            JOIN search_token status ON status.res_pk = plan.pk AND status.param = 'status'
+            JOIN search_reference cond ON cond.res_pk = plan.pk AND cond.param = 'condition'
+            JOIN search_reference goal ON goal.res_pk = plan.pk AND goal.param = 'goal'
+            WHERE plan.res_type = 'CarePlan' AND NOT plan.deleted
+              AND plan.pk %% 97 = %(bucket)s
+            LIMIT %(size)s
+            """,
+            {"cpr": CPR, "kind": PLAN_TYPE, "size": size, "bucket": len(seed) % 97},
+        ).fetchall()
+        orgs = conn.execute(
+            "SELECT t.code, r.res_id FROM search_token t JOIN resource r ON r.pk = t.res_pk "
+            "WHERE t.res_type = 'Organization' AND t.param = 'identifier' AND t.system = %s",
+            (SOR,),
+        ).fetchall()
+        span = conn.execute(
+            "SELECT extract(epoch FROM min(last_updated)), extract(epoch FROM max(last_updated)) "
+            "FROM resource WHERE res_type = 'CarePlan'"
+        ).fetchone()
+    assert span is not None and rows, "the schema holds no benchmark data"
+    return {
+        "citizens": [list(map(str, row[:6])) for row in rows],
+        "plans": [str(row[6]) for row in rows],
+        "orgs": {str(sor): str(rid) for sor, rid in orgs},
+        "since": [float(span[0]), float(span[1])],
     }

@@ -70,7 +70,8 @@ async def _captured(url: str, queries: dict[str, str]) -> dict[str, list[tuple[s
     current: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if SEARCHED_ROWS in statement:
+        # Planner settings the search sets for its transaction are replayed in order.
+        if SEARCHED_ROWS in statement or statement.startswith("SET LOCAL"):
             current.append((statement, parameters))
 
     async with app.router.lifespan_context(app):
@@ -99,6 +100,9 @@ def explain(url: str) -> str:
         for name, statements in asyncio.run(_captured(url, queries)).items():
             out.append(f"## {name}: GET {queries[name]}\n")
             for statement, parameters in statements:
+                if statement.startswith("SET LOCAL"):
+                    conn.execute(statement)
+                    continue
                 plan = conn.execute(
                     "EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters
                 ).fetchall()

@@ -94,6 +94,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--keep-schema", action="store_true", help="do not drop the schema at the end")
     p.add_argument(
+        "--schema",
+        default=None,
+        help="measure a schema kept by an earlier run (--keep-schema) instead of loading a new "
+        "one, e.g. another version of the app on the same 1M resources; it is migrated, never "
+        "preloaded and never dropped; --sizes only label the series points",
+    )
+    p.add_argument(
         "--profile",
         metavar="WORKLOAD",
         help="also run WORKLOAD against one extra worker under pyinstrument; "
@@ -170,7 +177,7 @@ class Run:
     # -- setup ---------------------------------------------------------------------------
 
     def setup(self) -> None:
-        self.schema = database.create_schema(self.admin)
+        self.schema = self.args.schema or database.create_schema(self.admin)
         self.url = database.schema_url(self.admin, self.schema)
         print(f"schema {self.schema}: migrating", flush=True)
         database.migrate(self.url, self.args.app_root)
@@ -220,7 +227,7 @@ class Run:
         for server in (self.service, self.floor):
             if server is not None:
                 server.stop()
-        if self.schema and not self.args.keep_schema:
+        if self.schema and not (self.args.keep_schema or self.args.schema):
             database.drop_schema(self.admin, self.schema)
 
     def headers(self) -> dict[str, str]:
@@ -242,6 +249,9 @@ class Run:
 
     def fill_to(self, size: int) -> None:
         """Preload through the API until at least `size` resources are stored."""
+        if self.args.schema:
+            self.reuse_sample()
+            return
         missing = size - self.stored_resources()
         if missing > 0:
             print(f"preloading {missing:,} resources ...", flush=True)
@@ -263,6 +273,16 @@ class Run:
             )
             print(f"  {added:,} resources in {seconds:.1f} s ({added / seconds:.0f}/s)", flush=True)
         database.analyze(self.url)
+
+    def reuse_sample(self) -> None:
+        """A reused schema: draw the workloads' citizens, plans and orgs from its data."""
+        if self.sample.citizens:
+            return
+        stored = database.stored_sample(self.url, self.sample.size, str(self.args.seed))
+        self.sample.citizens, self.sample.plans = stored["citizens"], stored["plans"]
+        self.sor_to_id = stored["orgs"]
+        self.progress.first_epoch, self.progress.last_epoch = stored["since"]
+        print(f"reusing schema {self.schema}: {len(self.sample.plans)} sampled plans", flush=True)
 
     @contextmanager
     def sampling_memory(self) -> Iterator[list[dict[str, Any]]]:
