@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, FromClause, create_engine, delete, text, t
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.storage.engine import create_engine_async, create_engine_sync
 from app.storage import pending
+from app.storage.engine import create_engine_async, create_engine_sync
 from app.storage.indexer import write_index
 from app.storage.tables import metadata, resource, resource_version
 from tests.support.databases import postgres_admin_url, postgres_unavailable

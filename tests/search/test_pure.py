@@ -231,3 +231,34 @@ def test_in_memory_matcher_for_conformance_resources() -> None:
         "a",
         "b",
     ]
+
+
+@pytest.mark.parametrize(
+    ("params", "generic"),
+    [
+        # the typical CPR search and patient lookups: equalities only
+        (
+            [
+                ("patient.identifier", "urn:oid:1.2.208.176.1.2|0505159995"),
+                ("category", "http://x|rehabilitation-plan"),
+                ("status", "active"),
+            ],
+            True,
+        ),
+        ([("subject", "Patient/p1"), ("condition:identifier", "urn:x|1")], True),
+        ([("status:not", "active")], True),
+        # values the planner must see
+        ([("_lastUpdated", "gt2024-01-01")], False),
+        ([("date", "ge2024")], False),
+        ([("category:text", "genoptræn")], False),
+        ([("patient.name", "Hans")], False),
+        ([("status", "active"), ("_sort", "-date")], False),
+    ],
+)
+def test_generic_plans_only_for_equality_searches(
+    params: list[tuple[str, str]], generic: bool
+) -> None:
+    from app.storage.search_sql import _generic_plan_safe
+
+    request = parse_search(["CarePlan"], params, base_url="http://x/fhir")
+    assert _generic_plan_safe(request) is generic
