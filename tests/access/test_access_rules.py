@@ -512,14 +512,24 @@ def test_conditional_create_criteria_never_open_someone_elses_data(
     assert world.get("/fhir/Patient/lars", headers=odder).status_code == 404
 
 
-def test_conditional_update_of_a_hidden_match_is_refused_not_duplicated(
-    world: TestClient, tokens: TokenFactory
-) -> None:
-    odder = {**bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR)), **FHIR_JSON}
-    patient = {
+def _odder(tokens: TokenFactory) -> dict[str, str]:
+    """The unrelated municipality's system client."""
+    return {**bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR)), **FHIR_JSON}
+
+
+def _lars_by_cpr() -> dict[str, Any]:
+    """A Patient carrying only Lars's CPR, as an EHR pushes it."""
+    return {
         "resourceType": "Patient",
         "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": LARS_BERGGREN}],
     }
+
+
+def test_conditional_update_of_a_hidden_match_is_refused_not_duplicated(
+    world: TestClient, tokens: TokenFactory
+) -> None:
+    odder = _odder(tokens)
+    patient = _lars_by_cpr()
     response = world.put(
         f"/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}",
         json=patient,
@@ -538,11 +548,8 @@ def test_conditional_update_of_a_hidden_match_is_refused_not_duplicated(
 def test_pushing_a_patient_by_cpr_claims_the_existing_patient(
     world: TestClient, tokens: TokenFactory
 ) -> None:
-    odder = {**bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR)), **FHIR_JSON}
-    patient = {
-        "resourceType": "Patient",
-        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": LARS_BERGGREN}],
-    }
+    odder = _odder(tokens)
+    patient = _lars_by_cpr()
     criteria = f"identifier=urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}"
     response = world.post(
         "/fhir/Patient", json=patient, headers={**odder, "If-None-Exist": criteria}
