@@ -35,7 +35,7 @@ browser:
 ## Set up and run the whole suite on SQLite and PostgreSQL, plus lint, types and layering.
 test: $(STAMP) browser
 	$(BIN)/ruff check app tests migrations bench
-	$(BIN)/mypy app
+	$(BIN)/mypy app bench
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app tests migrations bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy app
+	$(BIN)/mypy app bench
 
 openapi: $(STAMP)
 	$(BIN)/esp-careplans export-openapi

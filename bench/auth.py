@@ -5,8 +5,9 @@ environment variable, then the development issuer (`POST /auth/dev-token`, only 
 with ESP_ENV=development) for a system client. Without any of them no header is sent.
 For a production-mode run, fill in `auth_headers()` (e.g. a SMART backend-services
 client assertion against /auth/token) or pass a token command. It is called before
-every workload, so a command that mints a fresh token keeps long runs inside the token
-lifetime (dev tokens live an hour).
+every workload, and a long preload asks again when its token is refused (`RenewingAuth`),
+so a command that mints a fresh token keeps long runs inside the token lifetime (dev
+tokens live an hour).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from collections.abc import Callable, Generator
 
 import httpx
 
@@ -54,3 +56,28 @@ def auth_headers(
     if not token and service_root:
         token = dev_token(service_root)
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+class RenewingAuth(httpx.Auth):
+    """Sends the current credentials; on a 401 it asks for new ones and retries once.
+
+    A preload of a million resources outlives any one token; asking again on refusal is what
+    a real backend client does when its access token expires (SMART backend services).
+    """
+
+    def __init__(self, credentials: Callable[[], dict[str, str]]) -> None:
+        self._credentials = credentials
+        self._headers = credentials()
+        self.renewals = 0
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        sent_with = self._headers
+        request.headers.update(sent_with)
+        response = yield request
+        if response.status_code != 401:
+            return
+        if self._headers is sent_with:  # the first refused request renews for all in flight
+            self._headers = self._credentials()
+            self.renewals += 1
+        request.headers.update(self._headers)
+        yield request

@@ -626,7 +626,7 @@ class World:
         goals: list[str],
     ) -> dict[str, Any]:
         profile = PLAN_PROFILES[kind]
-        members = [
+        members: list[dict[str, Any]] = [
             {
                 "role": [{"coding": [{"system": PARTY_ROLE, "code": role}]}],
                 "member": {

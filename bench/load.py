@@ -308,7 +308,8 @@ async def delta_pull(client: httpx.AsyncClient, spec: dict[str, Any]) -> dict[st
         f"&_lastUpdated=gt{instant(float(spec['sample']['since'][0]))}&_sort=_lastUpdated"
         "&_count=100"
     )
-    tally, seen, duplicates = Tally(), set(), 0
+    tally, duplicates = Tally(), 0
+    seen: set[str] = set()
     started = time.monotonic()
     deadline = started + max(float(spec["duration"]) * 6, 60.0)
     call = Call("GET", url or "", kind="delta-pull")

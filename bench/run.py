@@ -25,7 +25,7 @@ import orjson
 import psycopg
 
 from bench import database, report, servers
-from bench.auth import auth_headers
+from bench.auth import RenewingAuth, auth_headers
 from bench.data import DEFAULT_SEED, World
 from bench.floor import DATABASE_ENV, create_table
 from bench.load import WORKLOADS
@@ -309,7 +309,7 @@ class Run:
 
     async def _preload(self, resources: int) -> None:
         async with httpx.AsyncClient(
-            headers=self.headers(), timeout=120, trust_env=False
+            auth=RenewingAuth(self.headers), timeout=120, trust_env=False
         ) as client:
             if not self.sor_to_id:
                 self.sor_to_id = await load_organisations(client, self.base, self.world)

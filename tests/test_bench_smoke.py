@@ -95,3 +95,27 @@ def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
     assert results["preload"][0]["resources_added"] >= 200
     assert {t["status"] for t in results["targets"]} <= {"PASS", "MISS", "NOT RUN"}
     assert "targets" in done.stdout
+
+
+def test_preload_credentials_are_renewed_when_the_service_refuses_them() -> None:
+    """A preload outlives a token: on a 401 the harness asks for a new one and retries."""
+    import httpx
+
+    from bench.auth import RenewingAuth
+
+    issued = iter(["expired", "fresh"])
+    seen: list[str] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        ok = request.headers["authorization"] == "Bearer fresh"
+        return httpx.Response(200 if ok else 401)
+
+    auth = RenewingAuth(lambda: {"Authorization": f"Bearer {next(issued)}"})
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(service)) as client:
+        first = client.post("http://esp.test/fhir", content=b"{}")
+        second = client.post("http://esp.test/fhir", content=b"{}")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert seen == ["Bearer expired", "Bearer fresh", "Bearer fresh"]
+    assert auth.renewals == 1
