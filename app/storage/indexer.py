@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.search.extract import extract_index
@@ -55,10 +55,10 @@ async def write_index(
     return set(rows.compartment_patients)
 
 
-async def write_index_many(
+def write_index_many(
     conn: AsyncConnection, items: Iterable[tuple[int, str, dict[str, Any]]]
 ) -> None:
-    """Index new resources (no earlier rows) with one INSERT per table for all of them."""
+    """Index new resources (no earlier rows): their rows join the queue (one COPY per table)."""
     per_table: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
     patients: list[dict[str, Any]] = []
     for res_pk, resource_type, resource_json in items:
@@ -71,10 +71,8 @@ async def write_index_many(
             {"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)
         )
     for kind, table_rows in per_table.items():
-        if table_rows:
-            await conn.execute(insert(INDEX_TABLES[kind]), table_rows)
-    if patients:
-        await conn.execute(insert(compartment), patients)
+        pending.defer(conn, INDEX_TABLES[kind], table_rows)
+    pending.defer(conn, compartment, patients)
 
 
 async def reindex(conn: AsyncConnection, resource_types: Iterable[str] | None = None) -> int:

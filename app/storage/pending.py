@@ -2,48 +2,52 @@
 
 A transaction Bundle creates dozens of resources. Each one's version, search-index and
 compartment rows are plain INSERTs that nothing reads until a later SELECT, UPDATE or
-DELETE (or the commit), so they wait here and then go out as one multi-row INSERT per
-table instead of five to ten statements per resource. The flush hangs off the engine's
-`before_execute` event, so no read in the transaction can miss a deferred row, whichever
-code path issues it; the unit of work flushes before it commits and drops the rows when
-it rolls back.
+DELETE (or the commit), so they wait here and then go out as one bulk INSERT per table
+(COPY on PostgreSQL, `bulk.py`) instead of five to ten statements per resource. The
+flush hangs off the engine's `before_execute` event, so no read in the transaction can
+miss a deferred row, whichever code path issues it; the unit of work flushes before it
+commits and drops the rows when it rolls back.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.storage.bulk import insert_rows
+
 _KEY = "esp_pending_rows"
-
-
-@cache
-def _plain_insert(table: Table) -> Insert:
-    return table.insert()
+# A table (plain INSERT) or an INSERT statement built once (e.g. ON CONFLICT DO NOTHING).
+Target = Table | Insert
+Queue = dict[Target, list[dict[str, Any]]]
 
 
 def defer(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Queue `rows` for a plain INSERT into `table` in this connection's transaction."""
-    defer_statement(conn, _plain_insert(table), rows)
+    _queue(conn, table, rows)
 
 
 def defer_statement(conn: AsyncConnection, statement: Insert, rows: list[dict[str, Any]]) -> None:
     """Queue `rows` for `statement`, an INSERT built once (it is the queue's key)."""
+    _queue(conn, statement, rows)
+
+
+def _queue(conn: AsyncConnection, target: Target, rows: list[dict[str, Any]]) -> None:
     if rows:
-        queued: dict[Insert, list[dict[str, Any]]] = conn.sync_connection.info.setdefault(  # type: ignore[union-attr]
-            _KEY, {}
-        )
-        queued.setdefault(statement, []).extend(rows)
+        queued: Queue = conn.sync_connection.info.setdefault(_KEY, {})  # type: ignore[union-attr]
+        queued.setdefault(target, []).extend(rows)
 
 
 def flush(conn: Connection) -> None:
-    """Write the queued rows, statements in the order first queued (FK order)."""
-    queued: dict[Insert, list[dict[str, Any]]] | None = conn.info.pop(_KEY, None)
-    for statement, rows in (queued or {}).items():
-        conn.execute(statement, rows)
+    """Write the queued rows, targets in the order first queued (FK order)."""
+    queued: Queue | None = conn.info.pop(_KEY, None)
+    for target, rows in (queued or {}).items():
+        if isinstance(target, Table):
+            insert_rows(conn, target, rows)
+        else:
+            conn.execute(target, rows)
 
 
 def discard(conn: AsyncConnection) -> None:

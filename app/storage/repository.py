@@ -331,8 +331,8 @@ class Repository:
                 }
             )
             indexed.append((pk, head["res_type"], stored))
-        await self.conn.execute(resource_version.insert(), versions)
-        await indexer.write_index_many(self.conn, indexed)
+        pending.defer(self.conn, resource_version, versions)
+        indexer.write_index_many(self.conn, indexed)
 
     async def update(
         self,

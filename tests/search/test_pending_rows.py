@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.storage import pending
@@ -71,3 +72,47 @@ async def test_rollback_discards_queued_rows(engine: AsyncEngine) -> None:
             assert await _count(conn) == 0  # nothing queued leaked into the next transaction
             await _head(conn, "after")  # and its own rows commit cleanly
             await pending.flush_now(conn)
+
+
+async def test_flushed_rows_keep_their_types(engine: AsyncEngine) -> None:
+    """COPY on PostgreSQL stores what an INSERT would: zoned instants, JSON, NULLs."""
+    content = {"resourceType": "Patient", "id": "typed", "name": [{"family": "Ærø"}]}
+    async with engine.begin() as conn:
+        pk = await _head(conn, "typed")
+        version = {
+            "res_pk": pk,
+            "version_id": 2,
+            "prev_version": 1,
+            "res_type": "Patient",
+            "res_id": "typed",
+            "last_updated": datetime(2024, 6, 1, 12, 30, 15, 123000, tzinfo=UTC),
+            "method": "PUT",
+            "deleted": False,
+            "content": content,
+        }
+        pending.defer(conn, resource_version, [version])
+        stored = (
+            await conn.execute(
+                select(resource_version).where(
+                    (resource_version.c.res_pk == pk) & (resource_version.c.version_id == 2)
+                )
+            )
+        ).one()
+    assert stored.last_updated == version["last_updated"]
+    assert stored.content == content
+    assert stored.prev_version == 1 and stored.deleted is False
+
+
+async def test_a_failing_flush_raises_a_database_error_and_writes_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """A constraint violation in the bulk write surfaces as SQLAlchemy's IntegrityError
+    (what the unit of work maps to 503 for transient failures), never a driver error."""
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            pk = await _head(conn, "twice")
+            rows = [{"res_pk": pk, "patient_id": "twice"}] * 2  # the same primary key twice
+            pending.defer(conn, compartment, rows)
+            await _count(conn)
+    async with engine.connect() as conn:
+        assert await _count(conn) == 0

@@ -215,7 +215,7 @@ def _dedupe(rows: list[Row]) -> list[Row]:
     seen: set[tuple[Any, ...]] = set()
     unique = []
     for row in rows:
-        key = tuple(sorted(row.items()))
+        key = tuple(row.values())  # every row of a table has its columns in one order
         if key not in seen:
             seen.add(key)
             unique.append(row)

@@ -10,12 +10,14 @@ Whitespace runs collapse to one space.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 _DANISH = {"æ", "ø", "å"}
 _FOLD = {"ä": "æ", "ö": "ø", "ǿ": "ø", "ǽ": "æ"}
 MAX_LENGTH = 512
 
 
+@lru_cache(maxsize=4096)  # displays and names repeat across resources; a pure function
 def normalise(value: str) -> str:
     """The search form of `value`: casefolded, accents removed except æ ø å."""
     out: list[str] = []
