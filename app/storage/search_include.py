@@ -20,6 +20,8 @@ from app.storage.search_rows import StoredRow, select_rows, to_stored
 from app.storage.tables import resource, search_reference
 
 MAX_ITERATE_ROUNDS = 4
+# The included rows; one shared alias so the caller's cached security predicate is reused.
+INCLUDED = resource.alias("included")
 
 
 @dataclass
@@ -46,7 +48,7 @@ async def _include(
     if not pks or param is None:
         return []
     ref = search_reference.alias()
-    target = resource.alias()
+    target = INCLUDED
     types = [inc.target_type] if inc.target_type else list(reference_targets(param))
     per_type: list[ColumnElement[bool]] = []
     for t in (t for t in types if t in stored_types()):
@@ -78,7 +80,7 @@ async def _revinclude(
     if not by_type:
         return []
     ref = search_reference.alias()
-    source = resource.alias()
+    source = INCLUDED
     pks = select(ref.c.res_pk).where(
         ref.c.res_type == inc.source_type,
         ref.c.param == inc.param,

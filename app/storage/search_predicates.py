@@ -37,6 +37,17 @@ from app.storage.tables import INDEX_TABLES, resource, search_reference
 SecurityPredicate = Callable[[str, FromClause], ColumnElement[bool]]
 _MAX_CHAR = "\U0010ffff"
 
+# The rows a chain or `_has` subquery ranges over: one shared alias per nesting level.
+# Nested subqueries need distinct names; sharing them across searches lets the caller's
+# security predicate, cached per table in access_sql, be reused instead of rebuilt.
+_NESTED = tuple(resource.alias(f"nested_{level}") for level in range(4))
+
+
+def _nested_below(r: FromClause) -> FromClause:
+    """The alias for resources one subquery level below `r`."""
+    level = next((i + 1 for i, alias in enumerate(_NESTED) if alias is r), 0)
+    return _NESTED[level] if level < len(_NESTED) else resource.alias()
+
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -217,8 +228,8 @@ class PredicateCompiler:
     def chain(self, rtype: str, r: FromClause, c: Chain) -> ColumnElement[bool]:
         ref = search_reference.alias()
         per_target = []
+        target = _nested_below(r)
         for target_type, inner in c.targets:
-            target = resource.alias()
             ids = select(target.c.res_id).where(
                 self.visible(target_type, target), self.criterion(target_type, target, inner)
             )
@@ -230,7 +241,7 @@ class PredicateCompiler:
 
     def has(self, rtype: str, r: FromClause, c: Has) -> ColumnElement[bool]:
         ref = search_reference.alias()
-        source = resource.alias()
+        source = _nested_below(r)
         target_ids = (
             select(ref.c.target_id)
             .select_from(ref.join(source, source.c.pk == ref.c.res_pk))

@@ -262,3 +262,33 @@ def test_generic_plans_only_for_equality_searches(
 
     request = parse_search(["CarePlan"], params, base_url="http://x/fhir")
     assert _generic_plan_safe(request) is generic
+
+
+def test_nested_subqueries_reuse_one_alias_per_level() -> None:
+    """Chains and `_has` hand the security predicate the same table on every search (so
+    its compiled clause is cached), and a distinct one at each nesting level (so a
+    nested subquery never correlates with the one around it)."""
+    from sqlalchemy import FromClause, true
+
+    from app.storage.search_predicates import PredicateCompiler
+    from app.storage.search_sql import MATCH
+
+    def tables_seen(params: list[tuple[str, str]], rtype: str) -> list[FromClause]:
+        seen: list[FromClause] = []
+
+        def security(resource_type: str, r: FromClause) -> object:
+            seen.append(r)
+            return true()
+
+        compiler = PredicateCompiler(security, "postgresql")  # type: ignore[arg-type]
+        request = parse_search([rtype], params, base_url="http://x/fhir")
+        compiler.all(rtype, MATCH, request.criteria_for(rtype))
+        return seen
+
+    chain = [("patient.organization.name", "Aarhus")]
+    first, again = tables_seen(chain, "CarePlan"), tables_seen(chain, "CarePlan")
+    assert len(first) == 2 and first[0] is not first[1] and MATCH not in first
+    assert all(a is b for a, b in zip(first, again, strict=True))
+
+    has = [("_has:CarePlan:patient:category", REHAB)]
+    assert tables_seen(has, "Patient")[0] is tables_seen(has, "Patient")[0]
