@@ -104,6 +104,28 @@ def test_extract_compartment_and_rows() -> None:
     assert extract_index(patient("p5", "1", "A", "B", "2000")).compartment_patients == {"p5"}
 
 
+def test_choice_elements_are_found_under_their_typed_keys() -> None:
+    """`CarePlan.activity.detail.scheduled` and `Consent.source` are choice elements
+    (`scheduled[x]`, `source[x]`): their values are stored as `scheduledPeriod`,
+    `sourceReference`."""
+    plan = careplan(
+        "c", "p1", REHAB, activity=[{"detail": {"scheduledPeriod": {"start": "2026-03-01"}}}]
+    )
+    dates = [r for r in extract_index(plan).date if r["param"] == "activity-date"]
+    noon = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert len(dates) == 1 and dates[0]["low"] <= noon and dates[0]["high"] is None  # open end
+    consent = {
+        "resourceType": "Consent",
+        "status": "active",
+        "sourceReference": {"reference": "DocumentReference/d1"},
+    }
+    sources = [r for r in extract_index(consent).reference if r["param"] == "source-reference"]
+    assert [(s["target_type"], s["target_id"]) for s in sources] == [("DocumentReference", "d1")]
+    # a name that is no choice element anywhere is not matched by prefix
+    stray = {**consent, "scopeX": {"coding": [{"code": "x"}]}}  # `scope` is no choice element
+    assert not [r for r in extract_index(stray).token if r["param"] == "scope"]
+
+
 def test_parse_structures() -> None:
     req = parse_search(
         ["CarePlan"],

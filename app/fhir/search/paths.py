@@ -31,6 +31,10 @@ _ABSOLUTE_TAIL = re.compile(
 
 Step = Callable[[Any], Iterator[Any]]
 
+# Names that are a choice element (`name[x]`) somewhere in R4, resources or datatypes.
+# Only these can be stored under a typed key, so only these need the key scan.
+_CHOICE_NAMES = frozenset(path.rsplit(".", 1)[1] for path in models["r4"]["choiceTypePaths"])
+
 
 def reference_type(ref: dict[str, Any]) -> str | None:
     """The target type of a Reference dict, from its literal reference or `type`."""
@@ -46,11 +50,11 @@ def reference_type(ref: dict[str, Any]) -> str | None:
     return declared if isinstance(declared, str) else None
 
 
-def _children(value: Any, name: str, cast: str | None) -> Iterator[Any]:
+def _children(value: Any, name: str, cast: str | None, choice: bool) -> Iterator[Any]:
     if not isinstance(value, dict):
         return
     keys = [name + cast[0].upper() + cast[1:]] if cast else [name]
-    if not cast and name not in value:  # a choice element: name[x]
+    if choice and not cast and name not in value:  # a choice element: name[x]
         keys = [k for k in value if k.startswith(name) and k[len(name) : len(name) + 1].isupper()]
     for key in keys:
         child = value.get(key)
@@ -72,7 +76,8 @@ def _step(segment: str) -> Step:
     name, _, cast = segment.partition("#")
     if not _NAME.match(name):
         raise ValueError(segment)
-    return lambda v: _children(v, name, cast or None)
+    choice = name in _CHOICE_NAMES
+    return lambda v: _children(v, name, cast or None, choice)
 
 
 def _split_top(expression: str, separator: str) -> list[str]:
