@@ -49,8 +49,9 @@ typecheck: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/esp-careplans export-openapi
 
+## Benchmarks on PostgreSQL (docs/performance.md); e.g. make bench BENCH_ARGS="--sizes 500 --duration 1"
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.db .pytest_cache .mypy_cache .ruff_cache
