@@ -15,13 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.search.model import Include
 from app.fhir.search.registry import reference_targets, search_params, stored_types
-from app.storage.search_predicates import PredicateCompiler
+from app.storage.search_predicates import INCLUDED, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
-from app.storage.tables import resource, search_reference
+from app.storage.tables import search_reference
 
 MAX_ITERATE_ROUNDS = 4
-# The included rows; one shared alias so the caller's cached security predicate is reused.
-INCLUDED = resource.alias("included")
 
 
 @dataclass
@@ -48,17 +46,16 @@ async def _include(
     if not pks or param is None:
         return []
     ref = search_reference.alias()
-    target = INCLUDED
     types = [inc.target_type] if inc.target_type else list(reference_targets(param))
     per_type: list[ColumnElement[bool]] = []
     for t in (t for t in types if t in stored_types()):
         ids = select(ref.c.target_id).where(
             ref.c.res_pk.in_(pks), ref.c.param == inc.param, ref.c.target_type == t
         )
-        per_type.append(compiler.visible(t, target) & target.c.res_id.in_(ids))
+        per_type.append(compiler.visible(t, INCLUDED) & INCLUDED.c.res_id.in_(ids))
     if not per_type:
         return []
-    return await _fetch(conn, select_rows(target).where(or_(*per_type)), target, pool)
+    return await _fetch(conn, select_rows(INCLUDED).where(or_(*per_type)), INCLUDED, pool)
 
 
 async def _revinclude(
@@ -80,16 +77,15 @@ async def _revinclude(
     if not by_type:
         return []
     ref = search_reference.alias()
-    source = INCLUDED
     pks = select(ref.c.res_pk).where(
         ref.c.res_type == inc.source_type,
         ref.c.param == inc.param,
         or_(*((ref.c.target_type == t) & ref.c.target_id.in_(ids) for t, ids in by_type.items())),
     )
-    query = select_rows(source).where(
-        compiler.visible(inc.source_type, source), source.c.pk.in_(pks)
+    query = select_rows(INCLUDED).where(
+        compiler.visible(inc.source_type, INCLUDED), INCLUDED.c.pk.in_(pks)
     )
-    return await _fetch(conn, query, source, pool)
+    return await _fetch(conn, query, INCLUDED, pool)
 
 
 async def _fetch(

@@ -37,9 +37,12 @@ from app.storage.tables import INDEX_TABLES, resource, search_reference
 SecurityPredicate = Callable[[str, FromClause], ColumnElement[bool]]
 _MAX_CHAR = "\U0010ffff"
 
-# The rows a chain or `_has` subquery ranges over: one shared alias per nesting level.
-# Nested subqueries need distinct names; sharing them across searches lets the caller's
-# security predicate, cached per table in access_sql, be reused instead of rebuilt.
+# Shared aliases of `resource`: the searched rows, the included rows, and one per chain or
+# `_has` nesting level (nested subqueries need distinct names). Sharing them across
+# searches lets the caller's security predicate, compiled and cached per table in
+# access_sql, be reused instead of rebuilt for every search.
+MATCH = resource.alias("r")
+INCLUDED = resource.alias("included")
 _NESTED = tuple(resource.alias(f"nested_{level}") for level in range(4))
 
 

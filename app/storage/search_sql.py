@@ -33,13 +33,10 @@ from app.fhir.search.model import Chain, Criterion, Has, SearchRequest, SortKey
 from app.fhir.search.parse import parse_search
 from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_cursor
 from app.storage.search_include import fetch_includes
-from app.storage.search_predicates import PredicateCompiler, SecurityPredicate
+from app.storage.search_predicates import MATCH, PredicateCompiler, SecurityPredicate
 from app.storage.search_rows import StoredRow, select_rows, to_stored
-from app.storage.tables import INDEX_TABLES, resource
+from app.storage.tables import INDEX_TABLES
 
-# The searched resource rows. One shared alias, so that the caller's compiled security
-# predicate (cached per table in access_sql) is reused across queries.
-MATCH = resource.alias("r")
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
 _SORT_COLUMN = {

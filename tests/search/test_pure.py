@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import ColumnElement, FromClause, true
 
 from app.fhir.outcome import FhirError
 from app.fhir.search.dates import date_range
@@ -20,6 +21,7 @@ from app.fhir.search.registry import (
     stored_types,
 )
 from app.fhir.search.summary import apply_summary
+from app.storage.search_predicates import MATCH, PredicateCompiler
 from tests.search.data import CPR, REHAB, careplan, patient
 
 BASE = "http://testserver/fhir"
@@ -290,19 +292,15 @@ def test_nested_subqueries_reuse_one_alias_per_level() -> None:
     """Chains and `_has` hand the security predicate the same table on every search (so
     its compiled clause is cached), and a distinct one at each nesting level (so a
     nested subquery never correlates with the one around it)."""
-    from sqlalchemy import FromClause, true
-
-    from app.storage.search_predicates import PredicateCompiler
-    from app.storage.search_sql import MATCH
 
     def tables_seen(params: list[tuple[str, str]], rtype: str) -> list[FromClause]:
         seen: list[FromClause] = []
 
-        def security(resource_type: str, r: FromClause) -> object:
+        def security(resource_type: str, r: FromClause) -> ColumnElement[bool]:
             seen.append(r)
             return true()
 
-        compiler = PredicateCompiler(security, "postgresql")  # type: ignore[arg-type]
+        compiler = PredicateCompiler(security, "postgresql")
         request = parse_search([rtype], params, base_url="http://x/fhir")
         compiler.all(rtype, MATCH, request.criteria_for(rtype))
         return seen
