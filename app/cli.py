@@ -13,13 +13,14 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from app.access.authorities import Authorities
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
-from app.loader import database_has_patients, load_bundle, load_ndjson
+from app.loader import LOADER, as_organisation, database_has_patients, load_bundle, load_ndjson
 from app.main import create_app
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
-from app.storage.indexer import reindex
+from app.storage.indexer import rebuild_if_stale, reindex
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,9 +42,28 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     config = _alembic_config(settings)
     if args.action == "upgrade":
         command.upgrade(config, args.revision or "head")
+        rebuilt = asyncio.run(_rebuild_stale_access_rows(settings))
+        if rebuilt is not None:
+            print(f"rebuilt the index and access rows of {rebuilt} resources")
     else:
         command.downgrade(config, args.revision or "-1")
     return 0
+
+
+def _authorities(settings: Settings) -> Authorities:
+    return Authorities(
+        relation=settings.relation_authority_sors, custody=settings.custody_authority_sors
+    )
+
+
+async def _rebuild_stale_access_rows(settings: Settings) -> int | None:
+    """After a migration that changed how access rows are derived (it leaves a marker)."""
+    engine = create_engine_async(settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            return await rebuild_if_stale(conn, _authorities(settings))
+    finally:
+        await engine.dispose()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,12 +98,16 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         if args.if_empty and asyncio.run(database_has_patients(settings)):
             print("not loaded: the database already holds patients (--if-empty)")
             return 0
+        principal = as_organisation(args.as_organisation) if args.as_organisation else LOADER
         if args.file.endswith((".ndjson", ".jsonl")):
-            count = asyncio.run(load_ndjson(settings, Path(args.file), chunk_size=args.chunk))
+            path = Path(args.file)
+            count = asyncio.run(
+                load_ndjson(settings, path, chunk_size=args.chunk, principal=principal)
+            )
             print(f"loaded {count} resources")
             return 0
         document = json.loads(Path(args.file).read_text(encoding="utf-8"))
-        response = asyncio.run(load_bundle(settings, document))
+        response = asyncio.run(load_bundle(settings, document, principal=principal))
     except FhirError as exc:
         print(
             json.dumps({"error": exc.status, "issues": [i.to_fhir() for i in exc.issues]}, indent=2)
@@ -107,7 +131,7 @@ async def _reindex(settings: Settings, types: list[str] | None) -> int:
     engine = create_engine_async(settings.database_url)
     try:
         async with engine.begin() as conn:
-            return await reindex(conn, types)
+            return await reindex(conn, _authorities(settings), types)
     finally:
         await engine.dispose()
 
@@ -145,10 +169,17 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--if-empty", action="store_true", help="do nothing when the database holds any Patient"
     )
+    load.add_argument(
+        "--as-organisation",
+        metavar="SOR",
+        help="load as this organisation (it becomes the author; every access rule applies)",
+    )
     load.set_defaults(run=cmd_load)
 
     rebuild = commands.add_parser(
-        "reindex", help="rebuild search indexes from the current versions"
+        "reindex",
+        help="rebuild search indexes and access rows from the current versions "
+        "(also after changing ESP_RELATION_AUTHORITIES)",
     )
     rebuild.add_argument("types", nargs="*", help="resource types (default: all)")
     rebuild.set_defaults(run=cmd_reindex)

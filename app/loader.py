@@ -1,7 +1,10 @@
-"""Loading Bundles through the same code path as `POST /fhir`, as a trusted internal caller.
+"""Loading Bundles through the same code path as `POST /fhir`.
 
-Used by `esp-careplans load` and the demo data set. Internal loads have no principal:
-they are operator actions, so no access rule applies and no AuditEvent is written.
+Used by `esp-careplans load` and the demo data set. A load runs as a principal like any
+request: by default the internal job `load` (an operator action: no access rule limits
+it, and it is audited as itself), or as an organisation (`--as-organisation SOR`), which
+then is the author of what it writes and is held to every rule, exactly as its own
+backend client would be.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from app.access.principal import Principal
 from app.fhir.outcome import FhirError
 from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest
@@ -58,16 +62,28 @@ async def _internal_service(settings: Settings) -> AsyncIterator[FhirService]:
         await service.storage.dispose()
 
 
-async def _execute(service: FhirService, document: dict[str, Any]) -> dict[str, Any]:
-    ctx = RequestContext(request_id=f"load-{uuid.uuid4().hex[:12]}")
+LOADER = Principal.internal("load")
+
+
+def as_organisation(sor: str) -> Principal:
+    """The principal of a load made for the organisation with SOR code `sor`."""
+    return Principal.organisation(sor, client_id="esp-careplans-load", scopes="system/*.cruds")
+
+
+async def _execute(
+    service: FhirService, document: dict[str, Any], principal: Principal
+) -> dict[str, Any]:
+    ctx = RequestContext(request_id=f"load-{uuid.uuid4().hex[:12]}", principal=principal)
     result = await service.execute(ctx, FhirRequest(method="POST", body=_bundle_for_load(document)))
     return result.body or {}
 
 
-async def load_bundle(settings: Settings, document: dict[str, Any]) -> dict[str, Any]:
-    """Load through the same code path as POST /fhir, as a trusted internal caller."""
+async def load_bundle(
+    settings: Settings, document: dict[str, Any], *, principal: Principal = LOADER
+) -> dict[str, Any]:
+    """Load through the same code path as POST /fhir, as `principal`."""
     async with _internal_service(settings) as service:
-        return await _execute(service, document)
+        return await _execute(service, document, principal)
 
 
 def _chunks(lines: Iterable[str], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -86,7 +102,9 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[dict[str, Any]]]:
         yield chunk
 
 
-async def load_ndjson(settings: Settings, path: Path, *, chunk_size: int = 500) -> int:
+async def load_ndjson(
+    settings: Settings, path: Path, *, chunk_size: int = 500, principal: Principal = LOADER
+) -> int:
     """Stream an NDJSON file (one resource per line) in transactions of `chunk_size`.
 
     Memory stays flat whatever the file size: one chunk is read, loaded and dropped at a
@@ -101,7 +119,7 @@ async def load_ndjson(settings: Settings, path: Path, *, chunk_size: int = 500) 
                     "type": "transaction",
                     "entry": [_put_entry(resource) for resource in chunk],
                 }
-                await _execute(service, bundle)
+                await _execute(service, bundle, principal)
                 loaded += len(chunk)
     return loaded
 

@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
+from app.access.authorities import Authorities
 from app.api.errors import install_error_handlers
 from app.api.fhir_routes import fhir_router
 from app.api.middleware import RequestContextMiddleware
@@ -32,6 +33,7 @@ from app.logging_setup import configure_logging
 from app.portal import portal_router, portal_static
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
+from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
 from app.version import RELEASE_DATE, __version__
 
@@ -72,12 +74,18 @@ def build_service(settings: Settings, registries: ExternalRegistries | None = No
         profiles=catalog,
         conformance=ConformanceResources(catalog.resources()),
         limits=ServiceLimits(
-            default_count=settings.search_default_count,
-            max_count=settings.search_max_count,
-            max_includes=settings.search_max_includes,
+            SearchLimits(
+                default_count=settings.search_default_count,
+                max_count=settings.search_max_count,
+                max_includes=settings.search_max_includes,
+                settle_seconds=settings.delta_settle_seconds,
+            ),
             max_bundle_entries=settings.max_bundle_entries,
         ),
         registries=registries,
+        authorities=Authorities(
+            relation=settings.relation_authority_sors, custody=settings.custody_authority_sors
+        ),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +12,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///./var/esp-careplans.db"
+# The demo's registry feeds (app/demo/organisations.py; a test keeps the two in step):
+# the CPR registry feed records custody and GP listings, the regions' contact feed
+# records hospital contacts. The defaults of the authority settings in development only.
+DEMO_CPR_REGISTRY_SOR = "6039191000016002"
+DEMO_CONTACT_FEED_SOR = "6039201000016008"
+_SOR = re.compile(r"[0-9]{1,18}")
 
 
 class Settings(BaseSettings):
@@ -48,6 +56,10 @@ class Settings(BaseSettings):
     treatment_relation_url: str | None = None
     custody_registry_url: str | None = None
     external_timeout_seconds: float = 3.0
+    # Organisations whose records are evidence (docs/authorization.md, "Sources"): JSON
+    # lists of SOR codes. Unset: the demo's registry feeds in development, none in production.
+    relation_authorities: str | None = None
+    custody_authorities: str | None = None
 
     # Citizen portal sessions.
     session_secret: str = ""
@@ -62,9 +74,46 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("relation_authorities", "custody_authorities")
+    @classmethod
+    def _sor_list(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_sor_list(value)
+        return value
+
     @property
     def dev_issuer_enabled(self) -> bool:
         return self.env == "development" if self.dev_issuer is None else self.dev_issuer
+
+    @property
+    def relation_authority_sors(self) -> frozenset[str]:
+        """ESP_RELATION_AUTHORITIES: who records treatment relations (contact feed, GP list)."""
+        return self._authorities(
+            self.relation_authorities, (DEMO_CPR_REGISTRY_SOR, DEMO_CONTACT_FEED_SOR)
+        )
+
+    @property
+    def custody_authority_sors(self) -> frozenset[str]:
+        """ESP_CUSTODY_AUTHORITIES: who records custody (the CPR registry feed)."""
+        return self._authorities(self.custody_authorities, (DEMO_CPR_REGISTRY_SOR,))
+
+    def _authorities(self, value: str | None, demo: tuple[str, ...]) -> frozenset[str]:
+        if value is not None:
+            return frozenset(_parse_sor_list(value))
+        return frozenset(demo) if self.env == "development" else frozenset()
+
+
+def _parse_sor_list(value: str) -> list[str]:
+    """A JSON list of SOR codes (1-18 digits); ValueError otherwise (startup fails)."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"must be a JSON list of SOR codes: {exc}") from None
+    if not isinstance(parsed, list) or not all(
+        isinstance(v, str) and _SOR.fullmatch(v) for v in parsed
+    ):
+        raise ValueError('must be a JSON list of SOR codes, e.g. ["6039191000016002"]')
+    return parsed
 
 
 @lru_cache

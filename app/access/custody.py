@@ -1,7 +1,8 @@
 """Parental access (forældremyndighed): sundhedsloven §39a, §39b and §37 stk. 2.
 
 A custody holder sees a child's data digitally only with verified custody
-(RelatedPerson with relationship PARAUTH, not merely MTH/FTH), only while the
+(RelatedPerson with relationship PARAUTH written by a custody authority, or the
+custody registry's confirmation; not merely MTH/FTH), only while the
 child is under 15 (in Europe/Copenhagen), unless a professional has recorded
 that the child cannot look after their own interests (§39b), and never data
 a clinician has labelled hidden from custody holders (§37 stk. 2).
@@ -53,15 +54,25 @@ def _covers(period: Any, today: date) -> bool:
     return not (isinstance(end, str) and date.fromisoformat(end[:10]) < today)
 
 
+def is_custody_record(resource: dict[str, Any] | None) -> bool:
+    """A RelatedPerson coded PARAUTH: only a custody authority may write one (§39a)."""
+    if resource is None or resource.get("resourceType") != "RelatedPerson":
+        return False
+    return any(
+        isinstance(coding, dict)
+        and coding.get("system") == RELATIONSHIP_SYSTEM
+        and coding.get("code") == CUSTODY_CODE
+        for concept in resource.get("relationship", [])
+        if isinstance(concept, dict)
+        for coding in concept.get("coding", [])
+    )
+
+
 def _is_custody_of(related: dict[str, Any], parent_cpr: str, today: date) -> bool:
     """An active PARAUTH RelatedPerson of the parent's CPR, valid today."""
     if related.get("active") is False or not _covers(related.get("period"), today):
         return False
-    custody = any(
-        coding.get("system") == RELATIONSHIP_SYSTEM and coding.get("code") == CUSTODY_CODE
-        for concept in related.get("relationship", [])
-        for coding in concept.get("coding", [])
-    )
+    custody = is_custody_record(related)
     parent = any(
         ident.get("system") == CPR_SYSTEM and ident.get("value") == parent_cpr
         for ident in related.get("identifier", [])
@@ -85,7 +96,11 @@ def decide_custody(
     today: date,
     registry_confirms: bool = False,
 ) -> CustodyDecision:
-    """May `parent_cpr` see `child_cpr`'s data today? Fails closed."""
+    """May `parent_cpr` see `child_cpr`'s data today? Fails closed.
+
+    `related_persons`: the child's custody records written by a custody authority (the
+    caller reads only those); `registry_confirms`: the custody registry's answer.
+    """
     holders = [r for r in related_persons if _is_custody_of(r, parent_cpr, today)]
     if not holders and not registry_confirms:
         return CustodyDecision(False, Rule.NO_CUSTODY, "No verified custody of this child")

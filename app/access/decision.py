@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.access.rules import Rule
 
@@ -25,30 +25,38 @@ class RowFilter:
 
     The storage layer compiles it into a WHERE condition; every query over
     resources (search, read, history, includes, chains, _has, totals) gets it.
+    Only the internal principal's filter has `allow_all`.
     """
 
     rule: Rule
     allow_all: bool = False
     deny_all: bool = False
-    # Patient data (patient-compartment types) is visible only when:
-    # ... the organisation with this SOR has a treatment relation to the patient,
-    relation_org_sor: str | None = None
-    # ... or the patient is one of these (citizen self / custody holder's child),
-    patient_cprs: tuple[str, ...] = ()
-    # ... or one of these Patient ids (an external treatment-relation service said so).
+    # Organisations: patient data is visible when the organisation with this SOR
+    # wrote it, when a plan's author shared it with this organisation (and the author
+    # may see it), or when the organisation has a treatment relation to the patient
+    # recorded by one of `relation_authorities`,
+    org_sor: str | None = None
+    relation_authorities: tuple[str, ...] = ()
+    # ... or the patient is one of these Patient ids (the external treatment-relation
+    # service confirmed it for this request).
     extra_patient_ids: tuple[str, ...] = ()
+    # Citizens: the patients carrying these CPR numbers (self, or the custody holder's child).
+    patient_cprs: tuple[str, ...] = ()
     # Opt-outs apply for this organisation (and professional); None: opt-outs lifted.
     opt_out_org_sor: str | None = None
     opt_out_authorization_id: str | None = None
     # Resources carrying any of these (system, code) security labels are invisible.
     excluded_labels: tuple[tuple[str, str], ...] = ()
+    # Custody holders: also invisible are resources only labelled ones lead to, and audit
+    # records naming a hidden resource (sundhedsloven §37 stk. 2).
+    hide_what_labels_lead_to: bool = False
     # Granular SMART scopes: the rows must match one of these parameter filters.
     granular: tuple[ParamFilter, ...] | None = None
-    notes: tuple[str, ...] = field(default=())
 
     @classmethod
-    def everything(cls, rule: Rule = Rule.INTERNAL) -> RowFilter:
-        return cls(rule=rule, allow_all=True)
+    def everything(cls) -> RowFilter:
+        """Only for the internal principal (tests/access/test_fail_closed.py keeps it so)."""
+        return cls(rule=Rule.INTERNAL, allow_all=True)
 
     @classmethod
     def nothing(cls, rule: Rule) -> RowFilter:

@@ -15,10 +15,13 @@ from typing import Literal, cast
 from app.access.age import birth_date_from_cpr
 from app.access.scopes import Context, ScopeSet
 
-UserType = Literal["system", "professional", "citizen"]
+UserType = Literal["system", "professional", "citizen", "internal"]
 Relation = Literal["self", "custody", "proxy", "guardian"]
 
+# The user types a token may carry. `internal` (the service's own jobs) never comes from
+# a token: only `Principal.internal` makes it, so no issuer can mint one.
 USER_TYPES: frozenset[str] = frozenset({"system", "professional", "citizen"})
+INTERNAL_ISSUER = "urn:esp-careplans:internal"
 RELATIONS: frozenset[str] = frozenset({"self", "custody", "proxy", "guardian"})
 
 # Which SMART scope contexts a user type can use. A system client acts for its
@@ -75,6 +78,51 @@ class Principal:
     citizen_cpr: str | None = None
     relation: Relation | None = None
     override_reason: str | None = None
+
+    @classmethod
+    def internal(cls, job: str) -> Principal:
+        """The service itself running `job` (audit writer, operator load): it sees everything
+        and is audited as itself (docs/authorization.md, "Internal jobs")."""
+        if not job or _CONTROL.search(job):
+            raise ValueError("an internal job needs a printable name")
+        return cls(user_type="internal", issuer=INTERNAL_ISSUER, subject=job, scopes=ScopeSet())
+
+    @classmethod
+    def organisation(cls, sor: str, *, client_id: str, scopes: str) -> Principal:
+        """A system principal of the organisation with SOR code `sor`, as a backend client of
+        it would present itself (used to load data as that organisation)."""
+        _check_format("dk_org_sor", sor, _SOR)
+        return cls(
+            user_type="system",
+            issuer=INTERNAL_ISSUER,
+            subject=client_id,
+            scopes=ScopeSet.parse(scopes).for_contexts("system"),
+            client_id=client_id,
+            org_sor=sor,
+        )
+
+    @classmethod
+    def citizen_self(cls, cpr: str, *, scopes: str) -> Principal:
+        """A citizen acting for themself, as a citizen app would present them (demo loads)."""
+        birth_date_from_cpr(cpr)
+        return cls(
+            user_type="citizen",
+            issuer=INTERNAL_ISSUER,
+            subject=f"citizen-{cpr}",
+            scopes=ScopeSet.parse(scopes).for_contexts(*SCOPE_CONTEXTS["citizen"]),
+            acting_cpr=cpr,
+            citizen_cpr=cpr,
+            relation="self",
+        )
+
+    @property
+    def is_internal(self) -> bool:
+        return self.user_type == "internal"
+
+    @property
+    def is_organisation(self) -> bool:
+        """A system client or a professional: acts for the organisation `org_sor`."""
+        return self.user_type in ("system", "professional")
 
     @property
     def is_override(self) -> bool:

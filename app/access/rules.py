@@ -10,10 +10,15 @@ from enum import StrEnum
 
 
 class Rule(StrEnum):
-    INTERNAL = "internal-trusted-caller"
+    INTERNAL = "internal-job"
     SCOPE = "smart-scope"
     NON_PATIENT_DATA = "non-patient-data"
+    # An organisation sees what it wrote, what a plan's author shared with it, and all data
+    # of the patients it has a treatment relation to from an authority (docs/authorization.md).
     TREATMENT_RELATION = "treatment-relation-sundhedsloven-42a"
+    WRITES_AS_AUTHOR = "writes-as-author"
+    AUTHOR_ONLY = "only-the-author-changes-a-resource"
+    CUSTODY_AUTHORITY_ONLY = "custody-recorded-by-custody-authority"
     OPT_OUT = "opt-out-negativt-samtykke"
     OVERRIDE = "emergency-override-vaerdispring"
     OVERRIDE_NOT_ALLOWED = "override-professionals-only"
@@ -28,4 +33,3 @@ class Rule(StrEnum):
     AUDIT_LOG_CITIZEN_ONLY = "audit-log-citizen-only"
     RELATION_NOT_SUPPORTED = "relation-not-supported"
     SAME_PATIENT = "write-keeps-patient"
-    WRITE_NEEDS_RELATION = "write-needs-treatment-relation"

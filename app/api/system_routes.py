@@ -26,6 +26,7 @@ def system_router(storage: Storage, capability: Callable[[], dict[str, Any]]) ->
             await storage.ping()
         except Exception as exc:  # any driver error means "not ready"
             raise FhirError.of(503, "transient", "The database is not reachable") from exc
+        await storage.check_access_rows()  # 503 while a migration's rebuild is pending
         return {"status": "ready"}
 
     @router.get(

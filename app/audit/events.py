@@ -76,12 +76,12 @@ def action_for(interaction: str) -> Action:
     return _ACTIONS.get(interaction, "E")
 
 
-def _agents(principal: Principal | None, org_name: str | None, rule: str) -> list[dict[str, Any]]:
-    if principal is None:
+def _agents(principal: Principal, org_name: str | None, rule: str) -> list[dict[str, Any]]:
+    if principal.is_internal:
         return [
             {
                 "type": {"coding": [{"system": AGENT_TYPE, "code": "dataprocessor"}]},
-                "who": {"display": "esp-careplans (internal load)"},
+                "who": {"display": f"esp-careplans (internal job: {principal.subject})"},
                 "requestor": True,
                 "policy": [_policy(rule)],
             }
@@ -135,12 +135,12 @@ def _agents(principal: Principal | None, org_name: str | None, rule: str) -> lis
 def audit_event(
     record: AuditRecord,
     *,
-    principal: Principal | None,
+    principal: Principal,
     recorded: datetime,
     org_name: str | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    override = principal.override_reason if principal else None
+    override = principal.override_reason
     purpose = {
         "coding": [{"system": ACT_REASON, "code": "ETREAT" if override else "TREAT"}],
         **({"text": override} if override else {}),

@@ -14,22 +14,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.access.policy import AccessPolicy
 from app.access.principal import Principal
 from app.audit.events import AuditRecord, Outcome, audit_event
-from app.storage.access_facts import compartments, organization_name
 from app.storage.repository import Repository
 from app.storage.unit_of_work import Storage
 
 MAX_RESOURCES_PER_EVENT = 100
 # Events of at most this many requests go into one group transaction.
 MAX_GROUP = 256
+# The internal job that writes AuditEvents. It reads nothing on anyone's behalf, and what
+# it writes is the audit trail itself, so it is not audited again.
+AUDIT_WRITER = AccessPolicy.internal("audit-writer")
 
 
 @dataclass(frozen=True, slots=True)
 class Access:
     """What one successful request touched, to be audited."""
 
-    principal: Principal | None
+    principal: Principal
     interaction: str
     rule: str
     touched: Sequence[tuple[int, str]]  # (pk, "Type/id")
@@ -63,17 +66,17 @@ class AuditTrail:
     def __init__(self) -> None:
         self._org_names: dict[str, str | None] = {}
 
-    async def _org_name(self, repo: Repository, principal: Principal | None) -> str | None:
-        sor = principal.org_sor if principal else None
+    async def _org_name(self, repo: Repository, principal: Principal) -> str | None:
+        sor = principal.org_sor
         if not sor:
             return None
         if sor not in self._org_names:
-            self._org_names[sor] = await organization_name(repo.conn, sor)
+            self._org_names[sor] = await repo.organization_name(sor)
         return self._org_names[sor]
 
     async def record_accesses(self, repo: Repository, accesses: Sequence[Access]) -> None:
         """The events of successful requests, with one compartment lookup for all of them."""
-        by_pk = await compartments(repo.conn, (pk for a in accesses for pk, _ in a.touched))
+        by_pk = await repo.compartments(pk for a in accesses for pk, _ in a.touched)
         events: list[dict[str, Any]] = []
         for access in accesses:
             org_name = await self._org_name(repo, access.principal)
@@ -92,7 +95,7 @@ class AuditTrail:
     async def record_refusal(
         self,
         repo: Repository,
-        principal: Principal | None,
+        principal: Principal,
         *,
         interaction: str,
         rule: str,
@@ -150,7 +153,7 @@ class AccessLog:
         while group.queue:
             batch, group.queue = group.queue[:MAX_GROUP], group.queue[MAX_GROUP:]
             try:
-                async with self._storage.unit_of_work(write=True) as repo:
+                async with self._storage.unit_of_work(AUDIT_WRITER, write=True) as repo:
                     await self._trail.record_accesses(repo, [access for access, _ in batch])
             except Exception as exc:  # every waiting request fails with the cause
                 for _, done in batch:

@@ -1,10 +1,13 @@
-"""MedCom's test families as a transaction, plus the custody (PARAUTH) the demo records.
+"""MedCom's test families as the CPR registry feed records them: people, custody, GP.
 
 The families (data/medcom-test-families.json) say who is mother or father (MTH, FTH),
 which is not custody; custody is DK-core's relationship code PARAUTH
 (forældremyndighedsindehaver), recorded here for Kirsten Berggren's four youngest
 children only (sundhedsloven §39a). Anders Jensen stays father (FTH) of Ali Jensen
-without custody.
+without custody. The feed also records the GP each person is listed with
+(`Patient.generalPractitioner`): a treatment relation from a relation authority.
+The bundle is loaded as the feed (app/demo/organisations.py CPR_REGISTRY), a custody
+and relation authority in the development settings.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.demo.ids import URI_SYSTEM, demo_identifier, demo_uuid
-from app.fhir.profiles.canonical import CPR_SYSTEM, ESP_PATIENT
+from app.demo.organisations import GP_HEDENSTED, GP_HORSENS, GP_ODDER, GP_SKANDERBORG, Org
+from app.fhir.profiles.canonical import CPR_SYSTEM, ESP_PATIENT, SOR_SYSTEM
 
 FAMILIES_FILE = Path(__file__).parent / "data" / "medcom-test-families.json"
 RELATIONSHIP_SYSTEM = "http://hl7.dk/fhir/core/CodeSystem/dk-relatedperson-relationshipcodes"
@@ -29,6 +33,18 @@ class Custody:
     parent: str
     child: str
 
+
+# The GP each person with a plan is listed with (lægevalg), by MedCom id.
+GP_LISTING: dict[str, Org] = {
+    **dict.fromkeys(
+        ("KirstenBerggren", "PiaBerggren", "GitteNancy", "LarsBerggren", "RikkeBerggren"),
+        GP_HORSENS,
+    ),
+    **dict.fromkeys(("AyaBerggren", "NancyAnn"), GP_HORSENS),
+    **dict.fromkeys(("Einer", "Bruno"), GP_SKANDERBORG),
+    **dict.fromkeys(("Rasmus", "AliJensen"), GP_HEDENSTED),
+    "MaxBerggren": GP_ODDER,
+}
 
 CUSTODY: tuple[Custody, ...] = (
     Custody("KirstenBerggren", "LarsBerggren"),
@@ -98,6 +114,20 @@ def patient_entry(medcom_id: str) -> dict[str, Any]:
     }
 
 
+def _listed(entry: dict[str, Any], gp: Org | None) -> dict[str, Any]:
+    """The registry's Patient entry with the GP the person is listed with (lægevalg)."""
+    if gp is not None:
+        entry["resource"]["generalPractitioner"] = [
+            {
+                "reference": gp.full_url,
+                "type": "Organization",
+                "identifier": {"system": SOR_SYSTEM, "value": gp.sor},
+                "display": gp.name,
+            }
+        ]
+    return entry
+
+
 def _related_entry(key: str, resource: dict[str, Any]) -> dict[str, Any]:
     ident = demo_identifier("RelatedPerson", key)
     body = _rewrite({k: v for k, v in resource.items() if k != "id"})
@@ -139,8 +169,9 @@ def custody_resource(custody: Custody) -> dict[str, Any]:
 
 
 def families_bundle() -> dict[str, Any]:
-    """Every test person, their family relations, and the recorded custody."""
-    entries = [patient_entry(pid) for pid in patients()]
+    """Every test person, their family relations, the recorded custody and GP listings."""
+    entries = [gp.entry() for gp in dict.fromkeys(GP_LISTING.values())]
+    entries += [_listed(patient_entry(pid), GP_LISTING.get(pid)) for pid in patients()]
     entries += [
         _related_entry(r["id"], r) for r in _families() if r["resourceType"] == "RelatedPerson"
     ]

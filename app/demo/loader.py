@@ -1,4 +1,10 @@
-"""Loads the demo set through app.cli.load_bundle: the same code path as POST /fhir."""
+"""Loads the demo set through app.loader.load_bundle: the same code path as POST /fhir.
+
+Each bundle is written by the organisation that would write it in production, as that
+organisation (its author): the registry feeds record people, custody, GP listings and
+contacts; each plan's author department or practice pushes its plan. Access in the demo
+then follows from evidence exactly as in production (docs/authorization.md).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.demo.families import families_bundle
-from app.demo.opt_out import opt_out_bundle
-from app.demo.organisations import organisations_bundle
+from app.access.principal import Principal
+from app.demo.contacts import contacts_bundle
+from app.demo.families import cpr_of, families_bundle, patients
+from app.demo.opt_out import OPT_OUT_BY, opt_out_bundle
+from app.demo.organisations import CONTACT_FEED, CPR_REGISTRY, organisations_bundle
+from app.demo.personas import CITIZEN_SELF_SCOPES
 from app.demo.plan_bundle import plan_bundle
 from app.demo.plans import PLANS
-from app.loader import database_has_patients, load_bundle
+from app.fhir.profiles.canonical import SOR_SYSTEM
+from app.loader import LOADER, as_organisation, database_has_patients, load_bundle
 from app.settings import Settings
 
 # The five examples of docs/profiles.md, loaded as they are so the demo and examples agree.
@@ -52,15 +62,39 @@ class DemoReport:
         )
 
 
-def demo_bundles(profiles_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(name, transaction Bundle) in load order: organisations and people before plans."""
-    yield "organisations", organisations_bundle()
-    yield "families", families_bundle()
+@dataclass(frozen=True, slots=True)
+class DemoBundle:
+    """One transaction of the demo set and who writes it."""
+
+    name: str
+    bundle: dict[str, Any]
+    writer: Principal
+
+
+def example_author_sor(bundle: dict[str, Any]) -> str:
+    """The SOR code of the organisation a profile example's CarePlan names as author."""
+    by_url = {e.get("fullUrl"): e["resource"] for e in bundle["entry"]}
+    plan = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CarePlan"
+    )
+    author = by_url[plan["author"]["reference"]]
+    return str(next(i["value"] for i in author["identifier"] if i["system"] == SOR_SYSTEM))
+
+
+def demo_bundles(profiles_dir: Path) -> Iterator[DemoBundle]:
+    """The demo set in load order: organisations and people before contacts and plans."""
+    # The organisations themselves (SOR registry data) are set up by the operator.
+    yield DemoBundle("organisations", organisations_bundle(), LOADER)
+    yield DemoBundle("families", families_bundle(), as_organisation(CPR_REGISTRY.sor))
+    yield DemoBundle("contacts", contacts_bundle(), as_organisation(CONTACT_FEED.sor))
     for name in EXAMPLES:
-        yield name, json.loads((profiles_dir / "examples" / name).read_text(encoding="utf-8"))
+        bundle = json.loads((profiles_dir / "examples" / name).read_text(encoding="utf-8"))
+        yield DemoBundle(name, bundle, as_organisation(example_author_sor(bundle)))
     for plan in PLANS:
-        yield plan.key, plan_bundle(plan)
-    yield "opt-out", opt_out_bundle()
+        yield DemoBundle(plan.key, plan_bundle(plan), as_organisation(plan.author.sor))
+    # Einer's own opt-out, as he would record it at sundhed.dk ("Min spærring").
+    einer = Principal.citizen_self(cpr_of(patients()[OPT_OUT_BY]), scopes=CITIZEN_SELF_SCOPES)
+    yield DemoBundle("opt-out", opt_out_bundle(), einer)
 
 
 async def load_demo(settings: Settings, *, if_empty: bool) -> DemoReport:
@@ -73,9 +107,9 @@ async def load_demo(settings: Settings, *, if_empty: bool) -> DemoReport:
     if if_empty and await database_has_patients(settings):
         report.skipped = True
         return report
-    for name, bundle in demo_bundles(settings.profiles_dir):
-        response = await load_bundle(settings, bundle)
-        report.bundles.append(name)
+    for item in demo_bundles(settings.profiles_dir):
+        response = await load_bundle(settings, item.bundle, principal=item.writer)
+        report.bundles.append(item.name)
         report.statuses.update(
             str(e.get("response", {}).get("status", "")) for e in response.get("entry", [])
         )

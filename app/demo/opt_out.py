@@ -2,18 +2,20 @@
 
 Einer has said no to Skanderborg Kommune seeing his shared plans: an active Consent
 with scope patient-privacy, provision.type deny and Skanderborg Kommune as actor.
-Skanderborg Kommune is party to both his plans, so it has a treatment relation and
-still sees nothing of his, unless a professional uses an emergency override.
+Skanderborg Kommune is named in both his plans, so they are shared with it, and it
+still sees nothing of his, unless a professional uses an emergency override. Einer
+records it himself, as a citizen app would: one Consent whose patient and actor are
+conditional references (a citizen writes nothing but their own opt-out).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.demo.families import patient_entry, patient_full_url
+from app.demo.families import cpr_of, patient_full_url, patients
 from app.demo.ids import URI_SYSTEM, demo_identifier
 from app.demo.organisations import SKANDERBORG, Org
-from app.fhir.profiles.canonical import SOR_SYSTEM
+from app.fhir.profiles.canonical import CPR_SYSTEM, SOR_SYSTEM
 
 CONSENT_SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
 
@@ -65,15 +67,21 @@ def opt_out_consent(patient: str, blocked: Org, key: str) -> dict[str, Any]:
     }
 
 
+OPT_OUT_BY = "Einer"  # MedCom id of the citizen who records the demo's opt-out
+
+
 def opt_out_bundle() -> dict[str, Any]:
-    consent = opt_out_consent("Einer", SKANDERBORG, "einer-fravalg-skanderborg")
+    consent = opt_out_consent(OPT_OUT_BY, SKANDERBORG, "einer-fravalg-skanderborg")
     ident = consent["identifier"][0]["value"]
+    cpr = cpr_of(patients()[OPT_OUT_BY])
+    consent["patient"] = {"reference": f"Patient?identifier={CPR_SYSTEM}|{cpr}"}
+    consent["provision"]["actor"][0]["reference"]["reference"] = (
+        f"Organization?identifier={SOR_SYSTEM}|{SKANDERBORG.sor}"
+    )
     return {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            patient_entry("Einer"),
-            SKANDERBORG.entry(),
             {
                 "fullUrl": ident,
                 "resource": consent,

@@ -17,13 +17,14 @@ from app.fhir.profiles.canonical import (
     ESP_ORGANIZATION,
     SOR_SYSTEM,
 )
+from app.settings import DEMO_CONTACT_FEED_SOR, DEMO_CPR_REGISTRY_SOR
 
 KOMMUNEKODE_SYSTEM = "http://hl7.dk/fhir/core/CodeSystem/dk-core-municipality-codes"
 YDERNUMMER_SYSTEM = "urn:oid:1.2.208.176.1.4"
 REGION_SYSTEM = "urn:iso:std:iso:3166:-2"
 REGION_MIDT = "DK-82"
 
-OrgKind = Literal["region", "municipality", "general-practitioner"]
+OrgKind = Literal["region", "municipality", "general-practitioner", "registry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class Org:
         elif self.ydernummer:
             identifiers.append({"system": YDERNUMMER_SYSTEM, "value": self.ydernummer})
             profile = ESP_GP_CLINIC
-        else:
+        elif self.kind == "region":
             identifiers.append({"system": REGION_SYSTEM, "value": REGION_MIDT})
         return {
             "resourceType": "Organization",
@@ -86,6 +87,7 @@ class Org:
             "region": "Region",
             "municipality": "Kommune",
             "general-practitioner": "Praktiserende læge",
+            "registry": "Register",
         }[self.kind]
         return {
             "role": [
@@ -187,6 +189,22 @@ GP_ODDER = Org(
     example_uuid="1a306be7-5cfc-50de-aeca-5e66d5af0502",
 )
 
+# The registry feeds: the development settings' authorities (app/settings.py). The CPR
+# registry feed records the test persons, their custody (PARAUTH) and the GP each is
+# listed with; the regions' contact feed records hospital contacts (EpisodeOfCare).
+CPR_REGISTRY = Org(
+    "cpr-registret",
+    "CPR-registret (demo-feed)",
+    "registry",
+    DEMO_CPR_REGISTRY_SOR,
+)
+CONTACT_FEED = Org(
+    "regionernes-kontaktregistrering",
+    "Region Midtjylland, kontaktregistrering (demo-feed)",
+    "registry",
+    DEMO_CONTACT_FEED_SOR,
+)
+
 ORGANISATIONS: tuple[Org, ...] = (
     PSYKIATRIEN,
     HOSPITAL,
@@ -198,6 +216,8 @@ ORGANISATIONS: tuple[Org, ...] = (
     GP_HEDENSTED,
     GP_SKANDERBORG,
     GP_ODDER,
+    CPR_REGISTRY,
+    CONTACT_FEED,
 )
 
 

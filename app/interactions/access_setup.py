@@ -1,7 +1,8 @@
 """Builds a request's AccessPolicy from its principal and the facts it needs.
 
-Facts come from the database (custody records, the caller's own Patient ids) and,
-when configured, from the national custody registry and treatment-relation service.
+Facts come from the database through `AccessFacts` (custody records written by a custody
+authority, the caller's own Patient, recorded treatment relations) and, when configured,
+from the national custody registry and treatment-relation service.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.access.age import today_in_copenhagen
+from app.access.authorities import Authorities
 from app.access.custody import CustodyDecision, decide_custody
 from app.access.decision import AccessDenied
 from app.access.policy import AccessPolicy
@@ -19,15 +21,7 @@ from app.fhir.profiles.canonical import CPR_SYSTEM
 from app.integrations.registries import CustodyRegistry, TreatmentRelationService
 from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest
-from app.storage.access_facts import (
-    compartment_of,
-    cprs_of_patients,
-    custody_records,
-    load_child,
-    patients_with_cpr,
-    related_patients,
-)
-from app.storage.repository import Repository
+from app.storage.access_facts import AccessFacts
 
 _PATIENT_PARAMS = ("patient", "subject")
 
@@ -46,10 +40,10 @@ class ExternalRegistries:
     treatment_relation: TreatmentRelationService | None = None
 
 
-def effective_principal(ctx: RequestContext) -> Principal | None:
+def effective_principal(ctx: RequestContext) -> Principal:
     """The principal with the per-request override header (X-Consent-Override) applied."""
     principal = ctx.principal
-    if principal is None or not ctx.override_reason:
+    if not ctx.override_reason:
         return principal
     if principal.user_type != "professional":
         raise AccessDenied(
@@ -63,11 +57,14 @@ def effective_principal(ctx: RequestContext) -> Principal | None:
 
 
 async def _custody(
-    repo: Repository, principal: Principal, registries: ExternalRegistries
+    facts: AccessFacts,
+    principal: Principal,
+    registries: ExternalRegistries,
+    authorities: Authorities,
 ) -> CustodyDecision:
     parent, child_cpr = principal.acting_cpr or "", principal.citizen_cpr or ""
-    child = await load_child(repo.conn, child_cpr)
-    records = await custody_records(repo.conn, child.patient_ids)
+    child = await facts.child(child_cpr)
+    records = await facts.custody_records(child.patient_ids, authorities.custody)
     today = today_in_copenhagen()
     decision = decide_custody(
         parent_cpr=parent, child_cpr=child_cpr, child=child, related_persons=records, today=today
@@ -87,7 +84,7 @@ async def _custody(
     return decision
 
 
-async def _named_patients(repo: Repository, req: FhirRequest) -> set[str]:
+async def _named_patients(facts: AccessFacts, req: FhirRequest) -> set[str]:
     """The Patient ids a request names: patient/subject parameters, CPR chains, the target."""
     ids: set[str] = set()
     cprs: set[str] = set()
@@ -98,49 +95,60 @@ async def _named_patients(repo: Repository, req: FhirRequest) -> set[str]:
         elif base.split(".")[0] in _PATIENT_PARAMS and name.endswith(".identifier"):
             cprs.update(v.split("|")[-1] for v in value.split(",") if v.startswith(CPR_SYSTEM))
     for cpr in cprs:
-        ids.update(pid for pid, _ in await patients_with_cpr(repo.conn, cpr))
+        found = await facts.patient_for_cpr(cpr)
+        if found is not None:
+            ids.add(found[1])
     if req.resource_type and req.resource_id:
-        ids |= await compartment_of(repo.conn, req.resource_type, req.resource_id)
+        ids |= await facts.compartment_of(req.resource_type, req.resource_id)
     return ids
 
 
 async def _confirmed_elsewhere(
-    repo: Repository, principal: Principal, req: FhirRequest, service: TreatmentRelationService
+    facts: AccessFacts,
+    principal: Principal,
+    req: FhirRequest,
+    service: TreatmentRelationService,
+    authorities: Authorities,
 ) -> tuple[str, ...]:
     """Patients the external service confirms a relation to, where none is recorded here."""
     if not principal.org_sor:
         return ()
-    named = await _named_patients(repo, req)
-    unknown = named - await related_patients(repo.conn, principal.org_sor, named)
+    named = await _named_patients(facts, req)
+    recorded = await facts.related_patients(principal.org_sor, named, authorities.relation)
     confirmed = []
-    for pid, cpr in sorted((await cprs_of_patients(repo.conn, unknown)).items()):
+    for pid, cpr in sorted((await facts.cprs_of_patients(named - recorded)).items()):
         if await service.has_relation(principal.org_sor, cpr):
             confirmed.append(pid)
     return tuple(confirmed)
 
 
 async def build_policy(
-    repo: Repository, ctx: RequestContext, req: FhirRequest, registries: ExternalRegistries
-) -> tuple[AccessPolicy, tuple[str, ...]]:
-    """(policy, the caller's own Patient ids) for this request; AccessDenied if refused outright."""
+    facts: AccessFacts,
+    ctx: RequestContext,
+    req: FhirRequest,
+    registries: ExternalRegistries,
+    authorities: Authorities,
+) -> AccessPolicy:
+    """The policy for this request; AccessDenied if it is refused outright."""
     principal = effective_principal(ctx)
-    if principal is None:
-        return AccessPolicy(None), ()
+    if principal.is_internal:
+        return AccessPolicy(principal, authorities)
     if principal.user_type != "citizen":
         confirmed: tuple[str, ...] = ()
         if registries.treatment_relation is not None:
             confirmed = await _confirmed_elsewhere(
-                repo, principal, req, registries.treatment_relation
+                facts, principal, req, registries.treatment_relation, authorities
             )
-        policy = AccessPolicy(principal, confirmed_patient_ids=confirmed)
+        policy = AccessPolicy(principal, authorities, confirmed_patient_ids=confirmed)
         policy.check_request()
-        return policy, ()
+        return policy
     own: tuple[str, ...] = ()
     custody = None
     if principal.relation == "custody" and principal.acting_cpr and principal.citizen_cpr:
-        custody = await _custody(repo, principal, registries)
+        custody = await _custody(facts, principal, registries, authorities)
     elif principal.citizen_cpr:
-        own = tuple(pid for pid, _ in await patients_with_cpr(repo.conn, principal.citizen_cpr))
-    policy = AccessPolicy(principal, custody=custody)
+        found = await facts.patient_for_cpr(principal.citizen_cpr)
+        own = (found[1],) if found else ()
+    policy = AccessPolicy(principal, authorities, custody=custody, own_patient_ids=own)
     policy.check_request()
-    return policy, own
+    return policy

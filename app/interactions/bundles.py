@@ -19,14 +19,21 @@ import orjson
 
 from app.fhir.bundle import status_line
 from app.fhir.outcome import FhirError, Issue, bad_request, operation_outcome
+from app.interactions.conditional import (
+    match_for_create,
+    parse_criteria,
+    resolve_reference,
+    single_match,
+)
 from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest, parse_entry_url
 from app.interactions.result import Result
 from app.interactions.session import Session
-from app.storage.repository import Repository, criteria_key
+from app.storage.repository import criteria_key
 
 # R4 http.html#trules: the order entries of a transaction are processed in.
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_INTERACTION = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 Handle = Callable[[Session, FhirRequest], Awaitable[Result]]
 Render = Callable[[Result, FhirRequest], dict[str, Any]]
@@ -158,30 +165,37 @@ def _conditional_criteria(entries: list[_Entry]) -> list[tuple[str, list[tuple[s
     return found
 
 
-async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str]:
-    """Decide every created or conditionally targeted id; map fullUrls to `Type/id`."""
+async def _resolve_ids(s: Session, entries: list[_Entry]) -> dict[str, str]:
+    """Decide every created or conditionally targeted id; map fullUrls to `Type/id`.
+
+    Conditional criteria match only what the caller may see for the entry's own
+    interaction (conditional.py), so a hidden match is no match here either.
+    """
     # Take every conditional lock up front in one global order, so two transactions
     # naming the same criteria in different orders cannot deadlock.
     criteria = sorted(_conditional_criteria(entries), key=lambda c: criteria_key(*c))
     for resource_type, pairs in criteria:
-        await repo.lock_criteria(resource_type, pairs)
+        await s.repo.lock_criteria(resource_type, pairs)
     mapping: dict[str, str] = {}
     for entry in entries:
         req = entry.request
         if req.method == "POST" and req.resource_type:
-            entry.target_id = await _conditional_target(
-                repo, req.resource_type, req.if_none_exist, locked=True
-            )
-            if entry.target_id is None:
+            match = None
+            if req.if_none_exist:
+                pairs = parse_criteria(req.if_none_exist, "ifNoneExist")
+                match = await match_for_create(s, req.resource_type, pairs)
+            if match is None:
                 # Decided now so that other entries can reference it; the criteria lock is held.
                 entry.target_id = str(uuid.uuid4())
                 entry.request = replace(req, resource_id=entry.target_id, if_none_exist=None)
+            else:
+                entry.target_id = match.id
         elif req.method in ("PUT", "PATCH", "DELETE") and req.resource_type:
             if req.resource_id is None and req.query:
-                query = "&".join(f"{k}={v}" for k, v in req.query)
-                entry.target_id = await _conditional_target(
-                    repo, req.resource_type, query, locked=True
+                found = await single_match(
+                    s, req.resource_type, list(req.query), _INTERACTION[req.method]
                 )
+                entry.target_id = found.id if found else None
                 if entry.target_id is None and req.method == "PUT":
                     body_id = req.body.get("id") if isinstance(req.body, dict) else None
                     entry.target_id = body_id or str(uuid.uuid4())
@@ -197,41 +211,21 @@ async def _resolve_ids(repo: Repository, entries: list[_Entry]) -> dict[str, str
     return mapping
 
 
-async def _conditional_target(
-    repo: Repository, resource_type: str, query: str | None, *, locked: bool = False
-) -> str | None:
-    """The id the criteria match (None: none); `locked`: their lock is already held."""
-    if not query:
-        return None
-    criteria = parse_qsl(query.lstrip("?"), keep_blank_values=True)
-    if not locked:
-        await repo.lock_criteria(resource_type, criteria)
-    # Unfiltered, like conditional create: a match the caller cannot see must still
-    # prevent a duplicate; the entry's own handler then decides what the caller may do.
-    matches = await repo.find(resource_type, criteria, limit=2, unfiltered=True)
-    if len(matches) > 1:
-        raise FhirError.of(
-            412, "multiple-matches", f"{resource_type}?{query} matches several resources"
-        )
-    return matches[0][1] if matches else None
-
-
 async def _resolve_conditional_references(
-    repo: Repository, entries: list[_Entry], mapping: dict[str, str]
+    s: Session, entries: list[_Entry], mapping: dict[str, str]
 ) -> None:
     """`Patient?identifier=...` references (R4 http.html#trules) → `Patient/id`."""
     for entry in entries:
         for reference in _references(entry.request.body):
             if "?" not in reference or reference in mapping or reference.startswith("urn:"):
                 continue
-            resource_type, _, query = reference.partition("?")
-            target = await _conditional_target(repo, resource_type, query)
+            target = await resolve_reference(s, reference)
             if target is None:
                 raise bad_request(
                     f"The conditional reference '{reference}' matches nothing",
                     f"Bundle.entry[{entry.index}].resource",
                 )
-            mapping[reference] = f"{resource_type}/{target}"
+            mapping[reference] = f"{reference.partition('?')[0]}/{target}"
 
 
 def _check_unresolved(entries: list[_Entry], mapping: dict[str, str]) -> None:
@@ -267,10 +261,9 @@ async def run_transaction(
     render: Render,
 ) -> dict[str, Any]:
     """All entries in the session's one transaction; any FhirError aborts the whole Bundle."""
-    repo = s.repo
-    entries = _entries(bundle, repo.base_url, outer)
-    mapping = await _resolve_ids(repo, entries)
-    await _resolve_conditional_references(repo, entries, mapping)
+    entries = _entries(bundle, s.repo.base_url, outer)
+    mapping = await _resolve_ids(s, entries)
+    await _resolve_conditional_references(s, entries, mapping)
     _check_unresolved(entries, mapping)
     _check_overlaps(entries)
     for entry in entries:

@@ -18,3 +18,6 @@ class Result:
     # Set for creates (and update-as-create): Location is Type/id/_history/v.
     location: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # `Type/id` of a resource the caller may reference but not read (a Patient found by
+    # CPR): Location names it, nothing else describes it.
+    points_to: str | None = None

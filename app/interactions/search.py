@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.fhir.bundle import bundle, links
 from app.fhir.outcome import Issue, operation_outcome, warning
@@ -12,11 +12,8 @@ from app.interactions.paging import CURSOR_PARAM, page_url
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
 from app.interactions.session import Session
+from app.storage.repository import SearchLimits
 from app.storage.search_rows import StoredRow
-from app.storage.search_sql import run_search
-
-if TYPE_CHECKING:
-    from app.interactions.service import FhirService
 
 
 def _types(req: FhirRequest) -> list[str]:
@@ -33,8 +30,7 @@ def _entry(
     }
 
 
-async def search(s: Session, req: FhirRequest, service: FhirService) -> Result:
-    limits = service.limits
+async def search(s: Session, req: FhirRequest, limits: SearchLimits, cursor_key: bytes) -> Result:
     repo = s.repo
     criteria = [(k, v) for k, v in req.query if k != CURSOR_PARAM]
     request = parse_search(
@@ -46,15 +42,7 @@ async def search(s: Session, req: FhirRequest, service: FhirService) -> Result:
         max_count=limits.max_count,
     )
     token = req.param(CURSOR_PARAM)
-    page = await run_search(
-        repo.conn,
-        request,
-        security=repo.security,
-        cursor_key=service.cursor_key,
-        cursor=token,
-        settle_seconds=service.storage.settle_seconds,
-        max_includes=limits.max_includes,
-    )
+    page = await repo.search(request, cursor=token, cursor_key=cursor_key, limits=limits)
     s.touch((row.pk, f"{row.res_type}/{row.res_id}") for row in (*page.matches, *page.includes))
     base = repo.base_url
     entries = [

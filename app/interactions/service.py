@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from app.access.authorities import Authorities
 from app.access.decision import AccessDenied
-from app.audit.recorder import Access, AccessLog, AuditTrail
+from app.access.policy import AccessPolicy
+from app.audit.recorder import AUDIT_WRITER, Access, AccessLog, AuditTrail
 from app.fhir.bundle import response_entry
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
 from app.fhir.resource_types import Interaction, spec_for
@@ -33,21 +35,31 @@ from app.interactions.result import Result
 from app.interactions.search import search
 from app.interactions.session import Session
 from app.interactions.writes import ProfileValidator, WriteChecks
-from app.storage.access_facts import compartments
-from app.storage.access_sql import security_predicate
+from app.storage.access_facts import AccessFacts
+from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
 
 Handler = Callable[[Session, FhirRequest], Awaitable[Result]]
 _WRITES = {Interaction.CREATE, Interaction.UPDATE, Interaction.PATCH, Interaction.DELETE}
-_SEARCHES = {Interaction.SEARCH_TYPE}
+# Interactions whose scope is checked up front for the type they name (403, not empty).
+_READS = {"read", "vread", "search-type", "history-instance", "history-type"}
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceLimits:
-    default_count: int = 50
-    max_count: int = 1000
-    max_includes: int = 1000
+    search: SearchLimits = field(default_factory=SearchLimits)
     max_bundle_entries: int = 5000
+
+
+def _check_read(s: Session, resource_type: str | None, interaction: str) -> None:
+    """403 when no scope lets the caller read `resource_type` this way (an empty result
+    would hide the refusal); records the granting rule for the audit."""
+    if resource_type is None or interaction not in _READS:
+        return
+    row_filter = s.policy.read_filter(resource_type, interaction)
+    if row_filter.deny_all:
+        raise AccessDenied(row_filter.rule, f"Reading {resource_type} is not permitted")
+    s.rule = row_filter.rule.value
 
 
 def _forbidden(exc: AccessDenied) -> FhirError:
@@ -66,6 +78,7 @@ class FhirService:
         conformance: ConformanceResources | None = None,
         limits: ServiceLimits | None = None,
         registries: ExternalRegistries | None = None,
+        authorities: Authorities | None = None,
     ) -> None:
         self.storage = storage
         self.cursor_key = cursor_key
@@ -76,6 +89,7 @@ class FhirService:
         self.audit = AuditTrail()
         self.access_log = AccessLog(storage, self.audit)
         self.registries = registries or ExternalRegistries()
+        self.authorities = authorities or Authorities()
 
     @property
     def base_url(self) -> str:
@@ -89,51 +103,39 @@ class FhirService:
     ) -> AsyncIterator[Session]:
         """A Session whose repository sees only what the caller may see; audited on success.
 
-        A write is audited in its own transaction; a read-only request's events are
+        The repository is built with the caller's policy (there is no other way to get
+        one). A write is audited in its own transaction; a read-only request's events are
         group-committed after its (read-only) transaction, before it answers.
         """
-        audited = ctx.principal is not None
-        async with self.storage.unit_of_work(write=write) as repo:
-            policy, own = await build_policy(repo, ctx, req, self.registries)
-            resource_type = req.resource_type
-            mode = "search" if interaction in ("search-type", "search-system") else "read"
-            repo.security = security_predicate(
-                lambda t: policy.read_filter(t, mode),
-                dialect=repo.conn.dialect.name,
-                base_url=self.base_url,
-            )
-            principal = policy.principal
-            repo.author_sor = principal.org_sor if principal else None
-            session = Session(repo, ctx, policy, own)
-            if resource_type is not None and not write:
-                row_filter = policy.read_filter(resource_type, mode)
-                if row_filter.deny_all:
-                    raise AccessDenied(row_filter.rule, f"Reading {resource_type} is not permitted")
-                session.rule = row_filter.rule.value
+
+        async def policy_for(facts: AccessFacts) -> AccessPolicy:
+            return await build_policy(facts, ctx, req, self.registries, self.authorities)
+
+        async with self.storage.unit_of_work(policy_for, write=write) as repo:
+            session = Session(repo, ctx)
+            _check_read(session, req.resource_type, interaction)
             yield session
             access = Access(
-                principal,
+                repo.policy.principal,
                 interaction,
                 session.rule or "",
                 session.touched,
                 ctx.request_id,
                 session.query,
             )
-            if audited and session.touched and write:
+            if session.touched and write:
                 await self.audit.record_accesses(repo, [access])
-        if audited and session.touched and not write:
+        if session.touched and not write:
             await self.access_log.commit(access)
 
     async def _refused(self, ctx: RequestContext, interaction: str, exc: Exception) -> None:
         """Audit a refusal in its own transaction (the request's own one rolled back)."""
-        if ctx.principal is None:
-            return
-        async with self.storage.unit_of_work(write=True) as repo:
+        async with self.storage.unit_of_work(AUDIT_WRITER, write=True) as repo:
             if isinstance(exc, HiddenFromCaller):
-                patients = (await compartments(repo.conn, [exc.pk])).get(exc.pk, set())
+                patients = (await repo.compartments([exc.pk])).get(exc.pk, set())
                 rule, message = (
                     "not-visible-to-caller",
-                    "Refused: no treatment relation, or opted out",
+                    "Refused: not visible to the caller (no relation, not shared, or opted out)",
                 )
             elif isinstance(exc, AccessDenied):
                 patients = set(exc.patient_ids) if isinstance(exc, ChildAccessDenied) else set()
@@ -174,11 +176,15 @@ class FhirService:
             raise
 
     async def handle(self, s: Session, req: FhirRequest) -> Result:
-        """Run one request inside an existing session (transaction entries)."""
+        """Run one request inside an existing session (transaction entries).
+
+        Each entry is its own interaction: its scope is checked as if it came alone.
+        """
         spec = spec_for(req.resource_type or "")
         if spec is not None and spec.conformance:
             return self._conformance(req)
-        handler, _interaction = self._route(req)
+        handler, interaction = self._route(req)
+        _check_read(s, req.resource_type, interaction.value)
         return await handler(s, req)
 
     # -- routing -----------------------------------------------------------------
@@ -253,7 +259,7 @@ class FhirService:
 
     async def _history(self, s: Session, req: FhirRequest) -> Result:
         if req.resource_type and req.resource_id:
-            await visible_current(s, req.resource_type, req.resource_id)
+            await visible_current(s, req.resource_type, req.resource_id, "history-instance")
             if await s.repo.current_head(req.resource_type, req.resource_id) is None:
                 raise FhirError.of(
                     404, "not-found", f"{req.resource_type}/{req.resource_id} is not known"
@@ -262,8 +268,8 @@ class FhirService:
             s,
             req,
             cursor_key=self.cursor_key,
-            default_count=self.limits.default_count,
-            max_count=self.limits.max_count,
+            default_count=self.limits.search.default_count,
+            max_count=self.limits.search.max_count,
         )
 
     async def _validate(self, s: Session, req: FhirRequest) -> Result:
@@ -280,7 +286,7 @@ class FhirService:
 
     async def _search(self, s: Session, req: FhirRequest) -> Result:
         s.query = urlencode(req.query) or None
-        return await search(s, req, self)
+        return await search(s, req, self.limits.search, self.cursor_key)
 
     async def _bundle(self, ctx: RequestContext, req: FhirRequest) -> Result:
         body = req.body
@@ -330,6 +336,8 @@ class FhirService:
         return result.stored.content
 
     def location(self, result: Result) -> str | None:
+        if result.points_to is not None:
+            return f"{self.base_url}/{result.points_to}"
         stored = result.stored
         if not result.location or stored is None:
             return None

@@ -7,15 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.access.age import birth_date_from_cpr, is_under, today_in_copenhagen
+from app.access.custody import is_custody_record
 from app.access.decision import AccessDenied
-from app.access.policy import AccessPolicy
+from app.access.policy import AccessPolicy, WriteFacts
 from app.access.principal import Principal
 from app.access.rules import Rule
-from app.access.scopes import ScopeNotGranted
 from app.fhir.search.extract import extract_index
-from app.fhir.search.memory import search_in_memory
-from app.fhir.search.parse import parse_search
 from app.interactions.context import RequestContext
+from app.storage.records import StoredResource
 from app.storage.repository import Repository
 
 ADULT_ENOUGH_FOR_OPT_OUT = 15  # a citizen manages their own opt-out from 15 (sundhedsloven §17)
@@ -32,8 +31,6 @@ class Session:
 
     repo: Repository
     ctx: RequestContext
-    policy: AccessPolicy
-    own_patient_ids: tuple[str, ...] = ()
     # Resources this request touched, for the AuditEvents: (pk, reference).
     touched: list[tuple[int, str]] = field(default_factory=list)
     # The rule that granted the access, and the query of a search, for the AuditEvents.
@@ -41,52 +38,59 @@ class Session:
     query: str | None = None
 
     @property
-    def principal(self) -> Principal | None:
-        return self.policy.principal
+    def policy(self) -> AccessPolicy:
+        return self.repo.policy
+
+    @property
+    def principal(self) -> Principal:
+        return self.repo.policy.principal
 
     def touch(self, items: Iterable[tuple[int, str]]) -> None:
         self.touched.extend(items)
+
+    def _adult_enough(self) -> bool:
+        principal = self.principal
+        if principal.user_type != "citizen" or not principal.citizen_cpr:
+            return True
+        birth = birth_date_from_cpr(principal.citizen_cpr)
+        return not is_under(birth, ADULT_ENOUGH_FOR_OPT_OUT, today_in_copenhagen())
+
+    def require_scope(self, resource_type: str, interaction: str) -> None:
+        """403 before anything is looked up when no scope grants the interaction at all."""
+        principal = self.principal
+        if not principal.is_internal and not principal.scopes.allows(resource_type, interaction):
+            raise AccessDenied(Rule.SCOPE, f"No scope grants {interaction} on {resource_type}")
 
     def check_write(
         self,
         resource_type: str,
         interaction: str,
-        before: dict[str, Any] | None,
+        before: StoredResource | None,
         after: dict[str, Any] | None,
     ) -> Rule:
-        """Refuse a write the caller may not make, before anything is written."""
-        principal = self.principal
-        adult = True
-        if principal is not None and principal.user_type == "citizen" and principal.citizen_cpr:
-            birth = birth_date_from_cpr(principal.citizen_cpr)
-            adult = not is_under(birth, ADULT_ENOUGH_FOR_OPT_OUT, today_in_copenhagen())
-        rule = self.policy.check_write(
-            resource_type,
-            interaction,
-            patients_before=patients_of(before),
+        """Refuse a write the caller may not make, before anything is written.
+
+        `before`: the current version as the caller sees it (None when creating).
+        """
+        facts = WriteFacts(
+            patients_before=patients_of(before.content if before else None),
             patients_after=patients_of(after),
-            own_patient_ids=self.own_patient_ids,
-            citizen_is_adult_enough=adult,
+            author_sor=before.author_sor if before else None,
+            custody_record=is_custody_record(before.content if before else None)
+            or is_custody_record(after),
+            citizen_is_adult_enough=self._adult_enough(),
         )
-        if principal is not None and after is not None:
-            self._check_granular(principal, resource_type, interaction, after)
+        rule = self.policy.check_write(resource_type, interaction, facts)
         self.rule = rule.value
         return rule
 
-    def _check_granular(
-        self, principal: Principal, resource_type: str, interaction: str, content: dict[str, Any]
-    ) -> None:
-        """A granular scope (e.g. `system/Condition.cu?category=...`) limits what may be written."""
-        try:
-            filters = principal.scopes.granular_filters(resource_type, interaction)
-        except ScopeNotGranted:
-            raise AccessDenied(
-                Rule.SCOPE, f"No scope grants {interaction} on {resource_type}"
-            ) from None
-        if filters is None:
+    async def check_scope_of(self, stored: StoredResource, interaction: str) -> None:
+        """A granular scope (`system/CarePlan.cu?subject=Patient/x`) limits what may be
+        written: the stored version must match it, compiled exactly like a search, or the
+        whole write is refused and rolled back."""
+        if stored.content is None:
             return
-        for params in filters:
-            request = parse_search([resource_type], list(params), base_url=self.repo.base_url)
-            if search_in_memory(request, [content]):
-                return
-        raise AccessDenied(Rule.SCOPE, f"The granted scopes do not cover this {resource_type}")
+        if not await self.repo.matches_scope(stored.pk, stored.resource_type, interaction):
+            raise AccessDenied(
+                Rule.SCOPE, f"The granted scopes do not cover this {stored.resource_type}"
+            )

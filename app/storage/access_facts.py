@@ -1,4 +1,9 @@
-"""Facts the authorization policy needs from the database, read inside the request."""
+"""Facts the authorization policy needs, read inside the request before the policy exists.
+
+`AccessFacts` is what the policy builder gets instead of a connection: a handful of
+narrow questions (which Patient holds a CPR, the custody records of a child written by a
+custody authority, recorded treatment relations), never resource search or content.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,20 @@ from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.custody import CUSTODY_CODE, RELATIONSHIP_SYSTEM, Child
-from app.fhir.profiles.canonical import CPR_SYSTEM, SOR_SYSTEM
+from app.fhir.profiles.canonical import CPR_SYSTEM
 from app.storage.tables import (
-    care_relation,
     compartment,
+    patient_cpr,
     resource,
     resource_version,
     search_reference,
     search_token,
+    treatment_relation,
 )
 
 
-def _current(*conditions: Any) -> Any:
+def current_versions(*conditions: Any) -> Any:
+    """SELECT (res_id, content) of the current, not deleted resources matching `conditions`."""
     return (
         select(resource.c.res_id, resource_version.c.content)
         .join(
@@ -33,87 +40,6 @@ def _current(*conditions: Any) -> Any:
         )
         .where(resource.c.deleted == false(), *conditions)
     )
-
-
-async def patients_with_cpr(conn: AsyncConnection, cpr: str) -> list[tuple[str, dict[str, Any]]]:
-    """(id, content) of every current Patient carrying this CPR number."""
-    token = select(search_token.c.res_pk).where(
-        search_token.c.res_type == "Patient",
-        search_token.c.param == "identifier",
-        search_token.c.code == cpr,
-        search_token.c.system == CPR_SYSTEM,
-    )
-    rows = await conn.execute(
-        _current(resource.c.res_type == "Patient", resource.c.pk.in_(token)).order_by(resource.c.pk)
-    )
-    return [(row.res_id, row.content) for row in rows.all()]
-
-
-async def load_child(conn: AsyncConnection, child_cpr: str) -> Child:
-    patients = await patients_with_cpr(conn, child_cpr)
-    births = [str(p["birthDate"]) for _, p in patients if isinstance(p.get("birthDate"), str)]
-    birth = date.fromisoformat(births[0][:10]) if births and len(births[0]) >= 10 else None
-    return Child(tuple(pid for pid, _ in patients), birth)
-
-
-async def custody_records(
-    conn: AsyncConnection, patient_ids: Iterable[str]
-) -> list[dict[str, Any]]:
-    """Current RelatedPersons of these patients coded PARAUTH (custody)."""
-    ids = sorted(set(patient_ids))
-    if not ids:
-        return []
-    of_patient = select(search_reference.c.res_pk).where(
-        search_reference.c.res_type == "RelatedPerson",
-        search_reference.c.param == "patient",
-        search_reference.c.target_type == "Patient",
-        search_reference.c.target_id.in_(ids),
-    )
-    parauth = select(search_token.c.res_pk).where(
-        search_token.c.res_type == "RelatedPerson",
-        search_token.c.param == "relationship",
-        search_token.c.code == CUSTODY_CODE,
-        search_token.c.system == RELATIONSHIP_SYSTEM,
-    )
-    rows = await conn.execute(
-        _current(
-            resource.c.res_type == "RelatedPerson",
-            resource.c.pk.in_(of_patient),
-            resource.c.pk.in_(parauth),
-        )
-    )
-    return [row.content for row in rows.all()]
-
-
-async def compartments(conn: AsyncConnection, pks: Iterable[int]) -> dict[int, set[str]]:
-    """The patients each resource belongs to (R4 patient compartment)."""
-    wanted = sorted(set(pks))
-    result: dict[int, set[str]] = {}
-    for start in range(0, len(wanted), 500):
-        rows = await conn.execute(
-            select(compartment.c.res_pk, compartment.c.patient_id).where(
-                compartment.c.res_pk.in_(wanted[start : start + 500])
-            )
-        )
-        for pk, patient in rows.all():
-            result.setdefault(pk, set()).add(patient)
-    return result
-
-
-async def organization_name(conn: AsyncConnection, sor: str) -> str | None:
-    token = select(search_token.c.res_pk).where(
-        search_token.c.res_type == "Organization",
-        search_token.c.param == "identifier",
-        search_token.c.code == sor,
-        search_token.c.system == SOR_SYSTEM,
-    )
-    row = (
-        await conn.execute(
-            _current(resource.c.res_type == "Organization", resource.c.pk.in_(token)).limit(1)
-        )
-    ).first()
-    name = row.content.get("name") if row else None
-    return name if isinstance(name, str) else None
 
 
 async def identifiers_of(
@@ -136,31 +62,112 @@ async def identifiers_of(
     return {str(key): str(value) for key, value in rows.all()}
 
 
-async def cprs_of_patients(conn: AsyncConnection, patient_ids: Iterable[str]) -> dict[str, str]:
-    """CPR number of each Patient id that carries one."""
-    return await identifiers_of(conn, "Patient", patient_ids, CPR_SYSTEM)
+async def compartments(conn: AsyncConnection, pks: Iterable[int]) -> dict[int, set[str]]:
+    """The patients each resource belongs to (R4 patient compartment)."""
+    wanted = sorted(set(pks))
+    result: dict[int, set[str]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(compartment.c.res_pk, compartment.c.patient_id).where(
+                compartment.c.res_pk.in_(wanted[start : start + 500])
+            )
+        )
+        for pk, patient in rows.all():
+            result.setdefault(pk, set()).add(patient)
+    return result
 
 
-async def related_patients(
-    conn: AsyncConnection, org_sor: str, patient_ids: Iterable[str]
-) -> set[str]:
-    """Which of these patients the organisation already has a recorded treatment relation to."""
-    ids = sorted(set(patient_ids))
-    if not ids:
-        return set()
-    rows = await conn.execute(
-        select(care_relation.c.patient_id)
-        .where(care_relation.c.org_sor == org_sor, care_relation.c.patient_id.in_(ids))
-        .distinct()
-    )
-    return {row[0] for row in rows.all()}
+async def patient_for_cpr(conn: AsyncConnection, cpr: str) -> tuple[int, str] | None:
+    """(pk, id) of the Patient holding this CPR number, if any (one Patient per CPR)."""
+    row = (
+        await conn.execute(
+            select(resource.c.pk, resource.c.res_id)
+            .join(patient_cpr, patient_cpr.c.res_pk == resource.c.pk)
+            .where(patient_cpr.c.cpr == cpr, resource.c.deleted == false())
+        )
+    ).first()
+    return None if row is None else (int(row.pk), str(row.res_id))
 
 
-async def compartment_of(conn: AsyncConnection, resource_type: str, resource_id: str) -> set[str]:
-    """The patients of one resource, whoever asks (to consult external services)."""
-    rows = await conn.execute(
-        select(compartment.c.patient_id)
-        .join(resource, resource.c.pk == compartment.c.res_pk)
-        .where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
-    )
-    return {row[0] for row in rows.all()}
+class AccessFacts:
+    """The fact queries of policy building, over the request's transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def patient_for_cpr(self, cpr: str) -> tuple[int, str] | None:
+        return await patient_for_cpr(self._conn, cpr)
+
+    async def child(self, child_cpr: str) -> Child:
+        """The child's Patient record, as far as custody needs it."""
+        found = await patient_for_cpr(self._conn, child_cpr)
+        if found is None:
+            return Child((), None)
+        row = (await self._conn.execute(current_versions(resource.c.pk == found[0]))).first()
+        birth_text = row.content.get("birthDate") if row is not None else None
+        birth = (
+            date.fromisoformat(birth_text[:10])
+            if isinstance(birth_text, str) and len(birth_text) >= 10
+            else None
+        )
+        return Child((found[1],), birth)
+
+    async def custody_records(
+        self, patient_ids: Iterable[str], custody_authorities: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """Current PARAUTH RelatedPersons of these patients written by a custody authority."""
+        ids, authorities = sorted(set(patient_ids)), sorted(set(custody_authorities))
+        if not ids or not authorities:
+            return []
+        of_patient = select(search_reference.c.res_pk).where(
+            search_reference.c.res_type == "RelatedPerson",
+            search_reference.c.param == "patient",
+            search_reference.c.target_type == "Patient",
+            search_reference.c.target_id.in_(ids),
+        )
+        parauth = select(search_token.c.res_pk).where(
+            search_token.c.res_type == "RelatedPerson",
+            search_token.c.param == "relationship",
+            search_token.c.code == CUSTODY_CODE,
+            search_token.c.system == RELATIONSHIP_SYSTEM,
+        )
+        rows = await self._conn.execute(
+            current_versions(
+                resource.c.res_type == "RelatedPerson",
+                resource.c.author_sor.in_(authorities),
+                resource.c.pk.in_(of_patient),
+                resource.c.pk.in_(parauth),
+            )
+        )
+        return [row.content for row in rows.all()]
+
+    async def related_patients(
+        self, org_sor: str, patient_ids: Iterable[str], relation_authorities: Iterable[str]
+    ) -> set[str]:
+        """Which of these patients the organisation has an authority-recorded relation to."""
+        ids, authorities = sorted(set(patient_ids)), sorted(set(relation_authorities))
+        if not ids or not authorities:
+            return set()
+        rows = await self._conn.execute(
+            select(treatment_relation.c.patient_id)
+            .where(
+                treatment_relation.c.org_sor == org_sor,
+                treatment_relation.c.patient_id.in_(ids),
+                treatment_relation.c.recorded_by.in_(authorities),
+            )
+            .distinct()
+        )
+        return {row[0] for row in rows.all()}
+
+    async def compartment_of(self, resource_type: str, resource_id: str) -> set[str]:
+        """The patients of one resource, whoever asks (to consult external services)."""
+        rows = await self._conn.execute(
+            select(compartment.c.patient_id)
+            .join(resource, resource.c.pk == compartment.c.res_pk)
+            .where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
+        )
+        return {row[0] for row in rows.all()}
+
+    async def cprs_of_patients(self, patient_ids: Iterable[str]) -> dict[str, str]:
+        """CPR number of each Patient id that carries one."""
+        return await identifiers_of(self._conn, "Patient", patient_ids, CPR_SYSTEM)

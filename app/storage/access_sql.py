@@ -1,14 +1,19 @@
 """Compile the policy's RowFilter into the WHERE condition of every resource query.
 
-This is the one chokepoint (PRINCIPLES.md principle 3): the repository and the
-search compiler obtain their security predicate only from here, so reads,
-searches, includes, chains, _has, totals, paging and history are all pre-filtered
-inside the same SQL statement, and a filtered page is still a full page.
+This is the one chokepoint (PRINCIPLES.md principle 3): the repository builds its
+`Visibility` from the request's AccessPolicy when it is constructed, and every query
+it runs over resources (read, vread, history, search, includes, chains, `_has`,
+totals, paging, conditional matches) takes its condition from there, inside the same
+SQL statement, so a filtered page is still a full page.
+
+Every subquery correlates everything but its own tables (`correlate_except`): nested two
+levels deep (an opt-out inside a share), SQLAlchemy's automatic correlation would put an
+outer table into the subquery's FROM instead, a cross join that is true for every row,
+i.e. fail open (tests/access/test_fail_closed.py checks the compiled SQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 
 from sqlalchemy import (
@@ -19,29 +24,31 @@ from sqlalchemy import (
     exists,
     false,
     literal,
+    not_,
     or_,
     select,
     true,
 )
 
 from app.access.decision import ParamFilter, RowFilter
-from app.access.policy import PATIENT_DATA_TYPES
+from app.access.policy import PATIENT_DATA_TYPES, AccessPolicy
 from app.fhir.instant import now_utc
-from app.fhir.profiles.canonical import CPR_SYSTEM
+from app.fhir.outcome import FhirError
 from app.fhir.search.parse import parse_search
-from app.storage.records import SecurityPredicate, allow_all
-from app.storage.relation_index import NO_PATIENT
+from app.storage.records import SecurityPredicate
 from app.storage.search_predicates import PredicateCompiler
 from app.storage.tables import (
-    care_relation,
     compartment,
     opt_out,
+    patient_cpr,
+    plan_link,
     resource,
+    search_reference,
     search_token,
+    share,
+    treatment_relation,
 )
 from app.storage.types import UtcDateTime
-
-FilterFor = Callable[[str], RowFilter]
 
 # Compiled predicates are cached per (RowFilter, type, table), so they must not hold the
 # request's clock: the opt-out period is compared with the time the statement executes.
@@ -54,59 +61,51 @@ def _now_param() -> ColumnElement[object]:
 
 def _in_compartment_of(r: FromClause, patient_ids: object) -> ColumnElement[bool]:
     c = compartment.alias()
-    return exists(select(literal(1)).where(c.c.res_pk == r.c.pk, c.c.patient_id.in_(patient_ids)))  # type: ignore[arg-type]
+    return exists(
+        select(literal(1))
+        .where(c.c.res_pk == r.c.pk, c.c.patient_id.in_(patient_ids))  # type: ignore[arg-type]
+        .correlate_except(c)
+    )
 
 
 def patient_ids_for_cprs(cprs: tuple[str, ...]) -> object:
-    """SELECT the ids of the Patient resources carrying any of these CPR numbers."""
+    """SELECT the ids of the Patients holding these CPR numbers (one Patient per CPR)."""
     p = resource.alias()
-    t = search_token.alias()
+    pc = patient_cpr.alias()
     return (
         select(p.c.res_id)
-        .join(t, t.c.res_pk == p.c.pk)
-        .where(
-            p.c.res_type == "Patient",
-            p.c.deleted == false(),
-            t.c.res_type == "Patient",
-            t.c.param == "identifier",
-            t.c.code.in_(cprs),
-            t.c.system == CPR_SYSTEM,
-        )
+        .join(pc, pc.c.res_pk == p.c.pk)
+        .where(pc.c.cpr.in_(cprs), p.c.deleted == false())
         .scalar_subquery()
     )
 
 
-def _treatment_relation(r: FromClause, org_sor: str) -> ColumnElement[bool]:
+def _related(
+    r: FromClause, org: ColumnElement[str] | str, authorities: tuple[str, ...]
+) -> ColumnElement[bool]:
+    """`org` has a treatment relation, recorded by an authority, to a patient of the row."""
+    if not authorities:
+        return false()
     c = compartment.alias()
-    cr = care_relation.alias()
+    tr = treatment_relation.alias()
     return exists(
         select(literal(1))
-        .select_from(c.join(cr, cr.c.patient_id == c.c.patient_id))
-        .where(c.c.res_pk == r.c.pk, cr.c.org_sor == org_sor)
+        .select_from(c.join(tr, tr.c.patient_id == c.c.patient_id))
+        .where(c.c.res_pk == r.c.pk, tr.c.org_sor == org, tr.c.recorded_by.in_(authorities))
+        .correlate_except(c, tr)
     )
 
 
-def _authored_outside_compartments(r: FromClause, org_sor: str) -> ColumnElement[bool]:
-    """A resource in no patient's compartment is visible to the organisation that wrote it."""
-    cr = care_relation.alias()
-    return exists(
-        select(literal(1)).where(
-            cr.c.res_pk == r.c.pk, cr.c.patient_id == NO_PATIENT, cr.c.org_sor == org_sor
-        )
-    )
-
-
-def _opted_out(r: FromClause, f: RowFilter) -> ColumnElement[bool]:
+def _opted_out(
+    r: FromClause, org: ColumnElement[str] | str, authorization_id: str | None
+) -> ColumnElement[bool]:
+    """An active opt-out of a patient of the row blocks `org` (or this professional)."""
     c = compartment.alias()
     o = opt_out.alias()
     actor = or_(
         and_(o.c.actor_sor.is_(None), o.c.actor_authorization_id.is_(None)),
-        o.c.actor_sor == f.opt_out_org_sor,
-        *(
-            [o.c.actor_authorization_id == f.opt_out_authorization_id]
-            if f.opt_out_authorization_id
-            else []
-        ),
+        o.c.actor_sor == org,
+        *([o.c.actor_authorization_id == authorization_id] if authorization_id else []),
     )
     return exists(
         select(literal(1))
@@ -119,25 +118,155 @@ def _opted_out(r: FromClause, f: RowFilter) -> ColumnElement[bool]:
             or_(o.c.res_type.is_(None), o.c.res_type == r.c.res_type),
             or_(o.c.data_ref.is_(None), o.c.data_ref == r.c.res_type + literal("/") + r.c.res_id),
         )
+        .correlate_except(c, o)
+    )
+
+
+def _shared_with(r: FromClause, f: RowFilter) -> ColumnElement[bool]:
+    """A plan names the organisation as a party and leads to the row, and the plan's
+    author may see the row itself: it wrote it, or it has a treatment relation to the
+    patient that the patient has not opted out of (source (b): never more than the author)."""
+    s = share.alias()
+    author_sees = or_(
+        r.c.author_sor == s.c.author_sor,
+        and_(
+            _related(r, s.c.author_sor, f.relation_authorities),
+            not_(_opted_out(r, s.c.author_sor, None)),
+        ),
+    )
+    return exists(
+        select(literal(1))
+        .where(
+            s.c.org_sor == f.org_sor,
+            s.c.target_type == r.c.res_type,
+            s.c.target_id == r.c.res_id,
+            author_sees,
+        )
+        .correlate_except(s)
+    )
+
+
+def _names_as_actor(r: FromClause, org: str) -> ColumnElement[bool]:
+    """An opt-out Consent is visible to the organisations it blocks (they learn why)."""
+    o = opt_out.alias()
+    return exists(
+        select(literal(1)).where(o.c.res_pk == r.c.pk, o.c.actor_sor == org).correlate_except(o)
     )
 
 
 def _labelled(r: FromClause, system: str, code: str) -> ColumnElement[bool]:
     t = search_token.alias()
     return exists(
-        select(literal(1)).where(
+        select(literal(1))
+        .where(
             t.c.res_pk == r.c.pk, t.c.param == "_security", t.c.system == system, t.c.code == code
         )
+        .correlate_except(t)
     )
+
+
+def _hidden_target(ref: FromClause, label: tuple[str, str]) -> ColumnElement[bool]:
+    """The resource a reference row (`ref`) points to is labelled, or only labelled plans
+    lead to it."""
+    h = resource.alias()
+    labelled = exists(
+        select(literal(1))
+        .where(
+            h.c.res_type == ref.c.target_type,
+            h.c.res_id == ref.c.target_id,
+            _labelled(h, *label),
+        )
+        .correlate_except(h)
+    )
+    return or_(labelled, _only_labelled_lead_to(ref.c.target_type, ref.c.target_id))
+
+
+def _only_labelled_lead_to(
+    target_type: ColumnElement[str], target_id: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """Labelled plans lead to the resource and no unlabelled plan does (§37 stk. 2)."""
+    hidden, shown = plan_link.alias(), plan_link.alias()
+    return and_(
+        exists(
+            select(literal(1))
+            .where(
+                hidden.c.target_type == target_type,
+                hidden.c.target_id == target_id,
+                hidden.c.hidden == true(),
+            )
+            .correlate_except(hidden)
+        ),
+        ~exists(
+            select(literal(1))
+            .where(
+                shown.c.target_type == target_type,
+                shown.c.target_id == target_id,
+                shown.c.hidden == false(),
+            )
+            .correlate_except(shown)
+        ),
+    )
+
+
+def _names_hidden_entity(r: FromClause, label: tuple[str, str]) -> ColumnElement[bool]:
+    """An audit record whose entity is a hidden resource (it would name the hidden plan)."""
+    ref = search_reference.alias()
+    return exists(
+        select(literal(1))
+        .where(
+            ref.c.res_pk == r.c.pk,
+            ref.c.param == "entity",
+            ref.c.target_type.is_not(None),
+            _hidden_target(ref, label),
+        )
+        .correlate_except(ref)
+    )
+
+
+def _no_nested_reads(_resource_type: str, _table: FromClause) -> ColumnElement[bool]:
+    """Granular scope parameters cannot chain; should one ever try, it reads nothing."""
+    return false()
 
 
 def _granular(
     resource_type: str, params: ParamFilter, r: FromClause, dialect: str, base_url: str
 ) -> ColumnElement[bool]:
-    """One granular SMART scope's parameters, compiled like a search on the same row."""
-    request = parse_search([resource_type], list(params), base_url=base_url)
-    compiler = PredicateCompiler(allow_all, dialect)
+    """One granular SMART scope's parameters, compiled like a search on the same row.
+
+    A parameter the type does not have (`patient/*.rs?status=active` on AuditEvent)
+    matches nothing: a scope can only narrow (docs/authorization.md, "Scopes").
+    """
+    try:
+        request = parse_search([resource_type], list(params), base_url=base_url)
+    except FhirError:
+        return false()
+    compiler = PredicateCompiler(_no_nested_reads, dialect)
     return compiler.all(resource_type, r, request.criteria_for(resource_type))
+
+
+def granular_condition(
+    f: RowFilter, resource_type: str, r: FromClause, dialect: str, base_url: str
+) -> ColumnElement[bool]:
+    """Only the granular-scope part of `f` (what a written resource must still match)."""
+    if f.deny_all:
+        return false()
+    if f.granular is None:
+        return true()
+    return or_(*(_granular(resource_type, p, r, dialect, base_url) for p in f.granular))
+
+
+def _organisation_sees(r: FromClause, resource_type: str, f: RowFilter) -> ColumnElement[bool]:
+    assert f.org_sor is not None
+    who = [
+        r.c.author_sor == f.org_sor,
+        _shared_with(r, f),
+        _related(r, f.org_sor, f.relation_authorities),
+    ]
+    if f.extra_patient_ids:
+        who.append(_in_compartment_of(r, list(f.extra_patient_ids)))
+    if resource_type == "Consent":
+        who.append(_names_as_actor(r, f.org_sor))
+    return or_(*who)
 
 
 @lru_cache(maxsize=COMPILED_CACHE_SIZE)
@@ -156,34 +285,53 @@ def compile_row_filter(
         return true()
     conditions: list[ColumnElement[bool]] = []
     if resource_type in PATIENT_DATA_TYPES:
-        who: list[ColumnElement[bool]] = []
-        if f.relation_org_sor:
-            who.append(_treatment_relation(r, f.relation_org_sor))
-            who.append(_authored_outside_compartments(r, f.relation_org_sor))
-        if f.extra_patient_ids:
-            who.append(_in_compartment_of(r, list(f.extra_patient_ids)))
-        if f.patient_cprs:
-            who.append(_in_compartment_of(r, patient_ids_for_cprs(f.patient_cprs)))
-        conditions.append(or_(*who) if who else false())
+        if f.org_sor is not None:
+            conditions.append(_organisation_sees(r, resource_type, f))
+        elif f.patient_cprs:
+            conditions.append(_in_compartment_of(r, patient_ids_for_cprs(f.patient_cprs)))
+        else:
+            conditions.append(false())
         # The opt-out Consent itself stays visible: professionals are told data is
         # blocked, so they can ask for it or make an audited emergency override.
         if f.opt_out_org_sor and resource_type != "Consent":
-            conditions.append(~_opted_out(r, f))
-    conditions.extend(~_labelled(r, system, code) for system, code in f.excluded_labels)
+            conditions.append(~_opted_out(r, f.opt_out_org_sor, f.opt_out_authorization_id))
+    for label in f.excluded_labels:
+        conditions.append(~_labelled(r, *label))
+        if f.hide_what_labels_lead_to:
+            conditions.append(~_only_labelled_lead_to(r.c.res_type, r.c.res_id))
+            if resource_type == "AuditEvent":
+                conditions.append(~_names_hidden_entity(r, label))
     if f.granular is not None:
-        conditions.append(
-            or_(*(_granular(resource_type, p, r, dialect, base_url) for p in f.granular))
-        )
+        conditions.append(granular_condition(f, resource_type, r, dialect, base_url))
     return and_(true(), *conditions)
 
 
-def security_predicate(filter_for: FilterFor, *, dialect: str, base_url: str) -> SecurityPredicate:
-    """The repository's security predicate: each resource type's RowFilter, compiled."""
-    cache: dict[str, RowFilter] = {}
+class Visibility:
+    """The security predicate of one request, fixed from its policy when built.
 
-    def predicate(resource_type: str, r: FromClause) -> ColumnElement[bool]:
-        if resource_type not in cache:
-            cache[resource_type] = filter_for(resource_type)
-        return compile_row_filter(cache[resource_type], resource_type, r, dialect, base_url)
+    `predicate(interaction)` gives the condition for an interaction's scope letter
+    (a search entry of a transaction is checked as a search, a read as a read).
+    """
 
-    return predicate
+    def __init__(self, policy: AccessPolicy, *, dialect: str, base_url: str) -> None:
+        self._policy = policy
+        self._dialect = dialect
+        self._base_url = base_url
+        self._filters: dict[tuple[str, str], RowFilter] = {}
+
+    def row_filter(self, resource_type: str, interaction: str) -> RowFilter:
+        key = (resource_type, interaction)
+        if key not in self._filters:
+            self._filters[key] = self._policy.read_filter(resource_type, interaction)
+        return self._filters[key]
+
+    def predicate(self, interaction: str) -> SecurityPredicate:
+        def condition(resource_type: str, r: FromClause) -> ColumnElement[bool]:
+            f = self.row_filter(resource_type, interaction)
+            return compile_row_filter(f, resource_type, r, self._dialect, self._base_url)
+
+        return condition
+
+    def granular(self, resource_type: str, interaction: str, r: FromClause) -> ColumnElement[bool]:
+        f = self.row_filter(resource_type, interaction)
+        return granular_condition(f, resource_type, r, self._dialect, self._base_url)

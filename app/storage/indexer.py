@@ -13,9 +13,17 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.access.authorities import Authorities
 from app.fhir.search.extract import extract_index
 from app.storage import pending
-from app.storage.tables import INDEX_TABLES, compartment, resource, resource_version
+from app.storage.access_index import WriteContext, write_access_rows
+from app.storage.tables import (
+    INDEX_TABLES,
+    compartment,
+    resource,
+    resource_version,
+    service_setting,
+)
 
 REINDEX_BATCH = 500
 
@@ -75,14 +83,28 @@ def write_index_many(
     pending.defer(conn, compartment, patients)
 
 
-async def reindex(conn: AsyncConnection, resource_types: Iterable[str] | None = None) -> int:
-    """Rebuild every index row from the current versions; returns resources indexed."""
+async def reindex(
+    conn: AsyncConnection,
+    authorities: Authorities,
+    resource_types: Iterable[str] | None = None,
+) -> int:
+    """Rebuild every index and access row from the current versions; returns resources done.
+
+    Access rows depend on the authority settings (a relation authority's records count
+    only once it is listed), so this is also what to run after changing them.
+    """
     wanted = list(resource_types) if resource_types is not None else None
+    context = WriteContext(authorities, known_sors={})
     count, last_pk = 0, 0
     while True:
         query = (
             select(
-                resource.c.pk, resource.c.res_type, resource.c.deleted, resource_version.c.content
+                resource.c.pk,
+                resource.c.res_type,
+                resource.c.res_id,
+                resource.c.deleted,
+                resource.c.author_sor,
+                resource_version.c.content,
             )
             .join(
                 resource_version,
@@ -99,7 +121,30 @@ async def reindex(conn: AsyncConnection, resource_types: Iterable[str] | None = 
         if not batch:
             await pending.flush_now(conn)
             return count
-        for pk, res_type, deleted, content in batch:
-            await write_index(conn, pk, res_type, None if deleted else content, replace=True)
+        for row in batch:
+            content = None if row.deleted else row.content
+            patients = await write_index(conn, row.pk, row.res_type, content, replace=True)
+            await write_access_rows(
+                conn, row.pk, row.res_id, content, patients, row.author_sor, context
+            )
             count += 1
         last_pk = batch[-1][0]
+
+
+# Left in service_setting by a migration that changed how access rows are derived
+# (0005: treatment relations from evidence); `esp-careplans db upgrade` rebuilds them.
+ACCESS_ROWS_STALE = "access_rows_stale"
+
+
+async def access_rows_stale(conn: AsyncConnection) -> bool:
+    query = select(service_setting.c.key).where(service_setting.c.key == ACCESS_ROWS_STALE)
+    return (await conn.execute(query)).first() is not None
+
+
+async def rebuild_if_stale(conn: AsyncConnection, authorities: Authorities) -> int | None:
+    """Rebuild every index and access row if a migration asked for it; None if not."""
+    if not await access_rows_stale(conn):
+        return None
+    count = await reindex(conn, authorities)
+    await conn.execute(delete(service_setting).where(service_setting.c.key == ACCESS_ROWS_STALE))
+    return count

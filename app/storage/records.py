@@ -7,16 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, true
+from sqlalchemy import ColumnElement, FromClause
 
 # (resource type, aliased `resource` table) -> the WHERE condition that limits
-# which rows the caller may see. The authorization layer supplies it.
+# which rows the caller may see. Built only by `access_sql.Visibility` from a policy.
 SecurityPredicate = Callable[[str, FromClause], ColumnElement[bool]]
-
-
-def allow_all(_resource_type: str, _table: FromClause) -> ColumnElement[bool]:
-    """No restriction: for trusted internal callers (migrations, the demo loader)."""
-    return true()
 
 
 @dataclass(slots=True)
@@ -31,6 +26,8 @@ class StoredResource:
     content: dict[str, Any] | None
     method: str = "PUT"
     pk: int = 0
+    # The organisation that created the resource (only it may change it).
+    author_sor: str | None = None
 
     @property
     def etag(self) -> str:

@@ -1,15 +1,16 @@
-"""The repository: versioned create/read/update/delete and history over one connection.
+"""The repository: versioned create/read/update/delete, history and search over one connection.
 
-It runs inside a unit of work (see `unit_of_work.py`) that owns the transaction;
-the repository only executes statements. Every read passes through
-`self._visible()`, which ANDs the caller's security predicate, so no read path
-escapes authorization (PRINCIPLES.md, principle 3).
+It runs inside a unit of work (see `unit_of_work.py`) that owns the transaction; the
+repository only executes statements. It is built with the request's AccessPolicy and
+compiles its security predicate from it once (`access_sql.Visibility`); its connection
+is private, and every read it offers ANDs that predicate for the interaction's scope,
+so no read path escapes authorization (PRINCIPLES.md, principle 3).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,15 +19,19 @@ from sqlalchemy import Row, Select, and_, literal_column, or_, select, text, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.access.policy import AccessPolicy
 from app.fhir.instant import format_instant
 from app.fhir.outcome import FhirError
+from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
+from app.fhir.search.model import SearchRequest
 from app.storage import indexer, pending
-from app.storage.access_facts import compartments
-from app.storage.records import SecurityPredicate, StoredResource, allow_all
-from app.storage.relation_index import write_authorship, write_relations
-from app.storage.search_sql import find_matches
-from app.storage.tables import resource, resource_version
+from app.storage.access_facts import compartments, current_versions, patient_for_cpr
+from app.storage.access_index import WriteContext, write_access_rows
+from app.storage.access_sql import Visibility
+from app.storage.records import SecurityPredicate, StoredResource
+from app.storage.search_sql import SearchPage, find_matches, run_search
+from app.storage.tables import resource, resource_version, search_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,23 @@ class HistoryQuery:
     count: int = 50
     # Keyset position: (last_updated, res_pk, version_id) of the last entry seen.
     after: tuple[datetime, int, int] | None = None
+
+    @property
+    def interaction(self) -> str:
+        """Instance history needs `r`, type and system history `s` (SMART v2)."""
+        if self.resource_id is not None:
+            return "history-instance"
+        return "history-type" if self.resource_type is not None else "history-system"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchLimits:
+    """The service-wide limits a search runs under (passed as a value, not a service)."""
+
+    default_count: int = 50
+    max_count: int = 1000
+    max_includes: int = 1000
+    settle_seconds: float = 2.0
 
 
 def criteria_key(resource_type: str, criteria: Sequence[tuple[str, str]]) -> str:
@@ -67,42 +89,56 @@ def with_meta(
 
 
 class Repository:
-    """Versioned resource storage bound to one connection inside one transaction."""
+    """Versioned resource storage bound to one connection, one transaction and one policy."""
 
     def __init__(
         self,
         conn: AsyncConnection,
         *,
-        security: SecurityPredicate,
+        policy: AccessPolicy,
         stamp: datetime,
         base_url: str,
         clock: Callable[[], Awaitable[datetime]] | None = None,
     ) -> None:
-        self.conn = conn
-        self.security = security
+        self._conn = conn
+        self.policy = policy
+        self._visibility = Visibility(policy, dialect=conn.dialect.name, base_url=base_url)
         self.stamp = stamp
         self._clock = clock
         self.base_url = base_url
         self.written: list[StoredResource] = []
-        # Organization id -> SOR code, as looked up in this transaction (relation rows).
-        self.known_sors: dict[str, str] = {}
-        # The writing organisation's SOR: its writes establish a treatment relation.
-        self.author_sor: str | None = None
+        self._write_context = WriteContext(policy.authorities, known_sors={})
         self._postgres = conn.dialect.name == "postgresql"
 
     # -- reads ---------------------------------------------------------------
 
-    def _visible(self, query: Select[Any], resource_type: str) -> Select[Any]:
-        return query.where(self.security(resource_type, resource))
+    def _visible(self, query: Select[Any], resource_type: str, interaction: str) -> Select[Any]:
+        return query.where(self._visibility.predicate(interaction)(resource_type, resource))
 
-    async def read(self, resource_type: str, resource_id: str) -> StoredResource:
-        """The current version; 404 when absent or not visible, 410 when deleted."""
+    def _security(self, interaction: str) -> SecurityPredicate:
+        """The predicate this repository applies for `interaction` (for its own searches)."""
+        return self._visibility.predicate(interaction)
+
+    async def read(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        interaction: str = "read",
+        deleted_ok: bool = False,
+    ) -> StoredResource:
+        """The current version; 404 when absent or not visible, 410 when deleted.
+
+        `interaction`: a write reads the current version under its own scope letter.
+        `deleted_ok`: return a deletion (content None) instead of answering 410.
+        """
         query = (
             select(
                 resource.c.pk,
                 resource.c.version_id,
                 resource.c.last_updated,
                 resource.c.deleted,
+                resource.c.author_sor,
                 resource_version.c.content,
                 resource_version.c.method,
             )
@@ -115,11 +151,11 @@ class Repository:
             )
             .where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
         )
-        row = (await self.conn.execute(self._visible(query, resource_type))).first()
+        row = (await self._conn.execute(self._visible(query, resource_type, interaction))).first()
         if row is None:
             raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
         stored = self._stored(resource_type, resource_id, row)
-        if stored.deleted:
+        if stored.deleted and not deleted_ok:
             raise FhirError.of(
                 410,
                 "deleted",
@@ -135,6 +171,7 @@ class Repository:
                 resource_version.c.version_id,
                 resource_version.c.last_updated,
                 resource_version.c.deleted,
+                resource.c.author_sor,
                 resource_version.c.content,
                 resource_version.c.method,
             )
@@ -145,7 +182,7 @@ class Repository:
                 resource_version.c.version_id == version,
             )
         )
-        row = (await self.conn.execute(self._visible(query, resource_type))).first()
+        row = (await self._conn.execute(self._visible(query, resource_type, "vread"))).first()
         if row is None:
             raise FhirError.of(
                 404, "not-found", f"{resource_type}/{resource_id}/_history/{version} is not known"
@@ -170,18 +207,14 @@ class Repository:
             v.c.content,
             v.c.method,
         ).join(resource, resource.c.pk == v.c.res_pk)
+        security = self._security(query.interaction)
         if query.resource_type is not None:
             statement = statement.where(v.c.res_type == query.resource_type)
-            statement = statement.where(self.security(query.resource_type, resource))
+            statement = statement.where(security(query.resource_type, resource))
         else:
             # System-level history: each row is checked by its own type's predicate.
             statement = statement.where(
-                or_(
-                    *(
-                        and_(v.c.res_type == t, self.security(t, resource))
-                        for t in sorted(STORED_TYPES)
-                    )
-                )
+                or_(*(and_(v.c.res_type == t, security(t, resource)) for t in sorted(STORED_TYPES)))
             )
         if query.resource_id is not None:
             statement = statement.where(v.c.res_id == query.resource_id)
@@ -209,7 +242,7 @@ class Repository:
         statement = statement.order_by(
             v.c.last_updated.desc(), v.c.res_pk.asc(), v.c.version_id.desc()
         ).limit(query.count + 1)
-        rows = (await self.conn.execute(statement)).all()
+        rows = (await self._conn.execute(statement)).all()
         return [
             StoredResource(
                 row.res_type,
@@ -224,33 +257,64 @@ class Repository:
             for row in rows
         ]
 
-    async def exists_visible(self, resource_type: str, resource_id: str) -> bool:
+    async def exists_visible(
+        self, resource_type: str, resource_id: str, *, interaction: str = "read"
+    ) -> bool:
         query = select(resource.c.pk).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
         )
-        return (await self.conn.execute(self._visible(query, resource_type))).first() is not None
+        visible = self._visible(query, resource_type, interaction)
+        return (await self._conn.execute(visible)).first() is not None
+
+    async def search(
+        self, request: SearchRequest, *, cursor: str | None, cursor_key: bytes, limits: SearchLimits
+    ) -> SearchPage:
+        """One page of a search; matches, includes, chains and totals under the predicate."""
+        return await run_search(
+            self._conn,
+            request,
+            security=self._security("search"),
+            cursor_key=cursor_key,
+            cursor=cursor,
+            settle_seconds=limits.settle_seconds,
+            max_includes=limits.max_includes,
+        )
 
     async def find(
         self,
         resource_type: str,
         criteria: Sequence[tuple[str, str]],
         *,
+        interaction: str,
         limit: int = 2,
-        unfiltered: bool = False,
     ) -> list[tuple[int, str]]:
-        """Matches of conditional-interaction criteria: [(pk, id)], at most `limit`.
-
-        `unfiltered` ignores the caller's visibility: only for conditional create, where
-        a hidden match must still prevent a duplicate.
-        """
+        """What conditional-interaction criteria match, among what the caller may see for
+        `interaction`: [(pk, id)], at most `limit`. A match the caller may not see is no
+        match (R4 http.html#cond-update; docs/authorization.md)."""
         return await find_matches(
-            self.conn,
+            self._conn,
             resource_type,
             criteria,
-            security=allow_all if unfiltered else self.security,
+            security=self._security(interaction),
             base_url=self.base_url,
             limit=limit,
         )
+
+    async def patient_for_cpr(self, cpr: str) -> tuple[int, str] | None:
+        """(pk, id) of the Patient holding this CPR number, visible or not.
+
+        The one lookup that ignores visibility, by design: a registered writer may learn
+        the id of a CPR's Patient to reference it, never its content (a conditional create
+        by CPR answers with the id only; it is audited in the citizen's MinLog).
+        """
+        return await patient_for_cpr(self._conn, cpr)
+
+    async def matches_scope(self, pk: int, resource_type: str, interaction: str) -> bool:
+        """Does the stored resource `pk` match the granular scopes granting `interaction`?"""
+        query = select(resource.c.pk).where(
+            resource.c.pk == pk, self._visibility.granular(resource_type, interaction, resource)
+        )
+        return (await self._conn.execute(query)).first() is not None
 
     async def lock_criteria(self, resource_type: str, criteria: Sequence[tuple[str, str]]) -> None:
         """Serialise conditional interactions with the same criteria across app nodes.
@@ -263,7 +327,7 @@ class Repository:
             return
         # Advisory locks are per database: the schema is part of the key, so deployments
         # (or test runs) in different schemas of one database never wait for each other.
-        await self.conn.execute(
+        await self._conn.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :key, 0))"),
             {"key": criteria_key(resource_type, criteria)},
         )
@@ -276,20 +340,18 @@ class Repository:
         *,
         resource_id: str | None = None,
         method: str = "POST",
-        server: bool = False,
     ) -> StoredResource:
         """Insert version 1 under a new id (or `resource_id`); 409 if that id exists.
 
-        `server`: written by the server itself (AuditEvent): no treatment relation follows.
+        The author is the writing organisation (from the token, never from the body).
         """
         resource_type = content["resourceType"]
         resource_id = resource_id or _new_id()
-        pk = await self._insert_head(resource_type, resource_id)
+        author = self.policy.author_sor
+        pk = await self._insert_head(resource_type, resource_id, author)
         if pk is None:
             raise FhirError.of(409, "duplicate", f"{resource_type}/{resource_id} already exists")
-        return await self._write_version(
-            pk, resource_type, resource_id, 1, content, method, author=not server
-        )
+        return await self._write_version(pk, resource_type, resource_id, 1, content, method, author)
 
     async def create_server_records(self, contents: Sequence[dict[str, Any]]) -> None:
         """Insert server-written resources (AuditEvents) in a few statements for all of them.
@@ -309,7 +371,7 @@ class Repository:
             }
             for c in contents
         ]
-        inserted = await self.conn.execute(
+        inserted = await self._conn.execute(
             resource.insert().returning(resource.c.pk, sort_by_parameter_order=True), heads
         )
         pks = [row.pk for row in inserted.all()]
@@ -328,11 +390,12 @@ class Repository:
                     "method": "POST",
                     "deleted": False,
                     "content": stored,
+                    "author_sor": None,
                 }
             )
             indexed.append((pk, head["res_type"], stored))
-        pending.defer(self.conn, resource_version, versions)
-        indexer.write_index_many(self.conn, indexed)
+        pending.defer(self._conn, resource_version, versions)
+        indexer.write_index_many(self._conn, indexed)
 
     async def update(
         self,
@@ -358,18 +421,16 @@ class Repository:
                     raise FhirError.of(
                         404, "not-found", f"{resource_type}/{resource_id} is not known"
                     )
-                pk = await self._insert_head(resource_type, resource_id)
+                author = self.policy.author_sor
+                pk = await self._insert_head(resource_type, resource_id, author)
                 if pk is None:
                     continue  # created concurrently: update it instead
                 created = await self._write_version(
-                    pk, resource_type, resource_id, 1, content, method
+                    pk, resource_type, resource_id, 1, content, method, author
                 )
                 return created, True
-            pk, version, _deleted = head
-            self._check_if_match(resource_type, resource_id, version, if_match)
-            stored = await self._next_version(
-                pk, resource_type, resource_id, version, content, method
-            )
+            self._check_if_match(resource_type, resource_id, head.version, if_match)
+            stored = await self._next_version(head, resource_type, resource_id, content, method)
             if stored is not None:
                 return stored, False
         raise FhirError.of(
@@ -384,43 +445,56 @@ class Repository:
             head = await self._lock_head(resource_type, resource_id)
             if head is None:
                 return None
-            pk, version, deleted = head
-            self._check_if_match(resource_type, resource_id, version, if_match)
-            if deleted:
+            self._check_if_match(resource_type, resource_id, head.version, if_match)
+            if head.deleted:
                 return None
-            stored = await self._next_version(
-                pk, resource_type, resource_id, version, None, "DELETE"
-            )
+            stored = await self._next_version(head, resource_type, resource_id, None, "DELETE")
             if stored is not None:
                 return stored
         raise FhirError.of(
             409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry"
         )
 
-    async def exists_anywhere(self, resource_type: str, resource_id: str) -> int | None:
-        """The pk of the resource whether or not the caller may see it (for refusals only)."""
+    async def hidden_pk(self, resource_type: str, resource_id: str) -> int | None:
+        """The pk of a resource whether or not the caller may see it.
+
+        Only to audit a refusal in the patient's MinLog; the caller is answered exactly as
+        if the resource did not exist.
+        """
         query = select(resource.c.pk).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
         )
-        pk: int | None = (await self.conn.execute(query)).scalar_one_or_none()
+        pk: int | None = (await self._conn.execute(query)).scalar_one_or_none()
         return pk
 
-    async def relate(self, pk: int, resource_type: str) -> None:
-        """Record the writing organisation as treating the patients of resource `pk`."""
-        if self.author_sor is None:
-            return
-        found = await compartments(self.conn, [pk])
-        await write_authorship(self.conn, pk, found.get(pk, set()), self.author_sor)
-
     async def current_head(
-        self, resource_type: str, resource_id: str
+        self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> tuple[int, int, bool] | None:
         """(pk, version, deleted) of the visible current version, without content."""
         query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
         )
-        row = (await self.conn.execute(self._visible(query, resource_type))).first()
+        row = (await self._conn.execute(self._visible(query, resource_type, interaction))).first()
         return None if row is None else (row.pk, row.version_id, row.deleted)
+
+    # -- facts the audit trail needs ---------------------------------------------
+
+    async def compartments(self, pks: Iterable[int]) -> dict[int, set[str]]:
+        """The patients of resources this request touched (for their AuditEvents)."""
+        return await compartments(self._conn, pks)
+
+    async def organization_name(self, sor: str) -> str | None:
+        """The name of the Organization with this SOR code (for AuditEvent agents)."""
+        token = select(search_token.c.res_pk).where(
+            search_token.c.res_type == "Organization",
+            search_token.c.param == "identifier",
+            search_token.c.code == sor,
+            search_token.c.system == SOR_SYSTEM,
+        )
+        query = current_versions(resource.c.res_type == "Organization", resource.c.pk.in_(token))
+        row = (await self._conn.execute(query.limit(1))).first()
+        name = row.content.get("name") if row else None
+        return name if isinstance(name, str) else None
 
     # -- internals -----------------------------------------------------------
 
@@ -436,16 +510,18 @@ class Repository:
                 f"{resource_type}/{resource_id} is at version {version}",
             )
 
-    async def _lock_head(
-        self, resource_type: str, resource_id: str
-    ) -> tuple[int, int, bool] | None:
+    async def _lock_head(self, resource_type: str, resource_id: str) -> _Head | None:
         """Lock the head row (PostgreSQL); keep our stamp after its last version's stamp."""
         query = select(
-            resource.c.pk, resource.c.version_id, resource.c.deleted, resource.c.last_updated
+            resource.c.pk,
+            resource.c.version_id,
+            resource.c.deleted,
+            resource.c.last_updated,
+            resource.c.author_sor,
         ).where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
         if self._postgres:
             query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        row = (await self._conn.execute(query)).first()
         if row is None:
             return None
         if row.last_updated >= self.stamp:
@@ -453,15 +529,18 @@ class Repository:
             # go back in time, so take a fresh stamp (that writer has committed by now).
             fresh = await self._clock() if self._clock else self.stamp
             self.stamp = max(fresh, row.last_updated + timedelta(milliseconds=1))
-        return (row.pk, row.version_id, row.deleted)
+        return _Head(row.pk, row.version_id, row.deleted, row.author_sor)
 
-    async def _insert_head(self, resource_type: str, resource_id: str) -> int | None:
+    async def _insert_head(
+        self, resource_type: str, resource_id: str, author_sor: str | None
+    ) -> int | None:
         values = {
             "res_type": resource_type,
             "res_id": resource_id,
             "version_id": 1,
             "last_updated": self.stamp,
             "deleted": False,
+            "author_sor": author_sor,
         }
         dialect_insert = postgresql.insert if self._postgres else sqlite.insert
         statement = (
@@ -470,28 +549,27 @@ class Repository:
             .on_conflict_do_nothing(index_elements=["res_type", "res_id"])
             .returning(resource.c.pk)
         )
-        pk: int | None = (await self.conn.execute(statement)).scalar_one_or_none()
+        pk: int | None = (await self._conn.execute(statement)).scalar_one_or_none()
         return pk
 
     async def _next_version(
         self,
-        pk: int,
+        head: _Head,
         resource_type: str,
         resource_id: str,
-        version: int,
         content: dict[str, Any] | None,
         method: str,
     ) -> StoredResource | None:
-        """Move the head from `version` to `version + 1`; None if someone else moved it."""
-        moved = await self.conn.execute(
+        """Move the head from its version to the next; None if someone else moved it."""
+        moved = await self._conn.execute(
             update(resource)
-            .where(resource.c.pk == pk, resource.c.version_id == version)
-            .values(version_id=version + 1, last_updated=self.stamp, deleted=content is None)
+            .where(resource.c.pk == head.pk, resource.c.version_id == head.version)
+            .values(version_id=head.version + 1, last_updated=self.stamp, deleted=content is None)
         )
         if moved.rowcount != 1:
             return None
         return await self._write_version(
-            pk, resource_type, resource_id, version + 1, content, method
+            head.pk, resource_type, resource_id, head.version + 1, content, method, head.author_sor
         )
 
     async def _write_version(
@@ -502,14 +580,18 @@ class Repository:
         version: int,
         content: dict[str, Any] | None,
         method: str,
-        *,
-        author: bool = True,
+        author_sor: str | None,
     ) -> StoredResource:
+        """Store one version and rewrite its index and access rows.
+
+        `author_sor`: the organisation that created the resource (its access rows follow
+        it); the version itself records who wrote it.
+        """
         stored_content = (
             None if content is None else with_meta(content, resource_id, version, self.stamp)
         )
         pending.defer(
-            self.conn,
+            self._conn,
             resource_version,
             [
                 {
@@ -522,22 +604,24 @@ class Repository:
                     "method": method,
                     "deleted": content is None,
                     "content": stored_content,
+                    "author_sor": self.policy.author_sor,
                 }
             ],
         )
         patients = await indexer.write_index(
-            self.conn, pk, resource_type, stored_content, replace=version > 1
+            self._conn, pk, resource_type, stored_content, replace=version > 1
         )
         if resource_type == "Organization":
-            self.known_sors.pop(resource_id, None)  # its SOR may have changed
-        await write_relations(
-            self.conn,
+            self._write_context.known_sors.pop(resource_id, None)  # its SOR may have changed
+        await write_access_rows(
+            self._conn,
             pk,
+            resource_id,
             stored_content,
             patients,
-            self.author_sor if author else None,
+            author_sor,
+            self._write_context,
             fresh=version == 1,
-            known_sors=self.known_sors,
         )
         stored = StoredResource(
             resource_type,
@@ -548,6 +632,7 @@ class Repository:
             stored_content,
             method,
             pk,
+            author_sor,
         )
         self.written.append(stored)
         return stored
@@ -563,4 +648,15 @@ class Repository:
             row.content,
             row.method,
             row.pk,
+            row.author_sor,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """The locked current pointer of a resource."""
+
+    pk: int
+    version: int
+    deleted: bool
+    author_sor: str | None

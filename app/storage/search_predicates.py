@@ -32,9 +32,9 @@ from app.fhir.search.model import (
     UriValue,
     Value,
 )
+from app.storage.records import SecurityPredicate
 from app.storage.tables import INDEX_TABLES, resource, search_reference
 
-SecurityPredicate = Callable[[str, FromClause], ColumnElement[bool]]
 _MAX_CHAR = "\U0010ffff"
 
 # Shared aliases of `resource`: the searched rows, the included rows, and one per chain or

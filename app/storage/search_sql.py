@@ -31,9 +31,10 @@ from app.fhir.instant import truncate_to_millis
 from app.fhir.outcome import bad_request
 from app.fhir.search.model import Chain, Criterion, Has, SearchRequest, SortKey
 from app.fhir.search.parse import parse_search
+from app.storage.records import SecurityPredicate
 from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_cursor
 from app.storage.search_include import fetch_includes
-from app.storage.search_predicates import MATCH, PredicateCompiler, SecurityPredicate
+from app.storage.search_predicates import MATCH, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
 from app.storage.tables import INDEX_TABLES
 

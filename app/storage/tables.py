@@ -45,6 +45,9 @@ resource = Table(
     Column("version_id", Integer, nullable=False),
     Column("last_updated", UtcDateTime, nullable=False),
     Column("deleted", Boolean, nullable=False),
+    # The organisation (SOR) that created the resource, set by the server from the token;
+    # only it may change the resource. NULL: written by a citizen or an internal job.
+    Column("author_sor", String(32), nullable=True),
     UniqueConstraint("res_type", "res_id", name="uq_resource_type_id"),
     CheckConstraint("version_id >= 1", name="version_positive"),
     ForeignKeyConstraint(
@@ -72,6 +75,8 @@ resource_version = Table(
     Column("method", String(8), nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("content", JsonDocument, nullable=True),
+    # The organisation that wrote this version (server-set, never from the body).
+    Column("author_sor", String(32), nullable=True),
     CheckConstraint(
         "(version_id = 1 AND prev_version IS NULL) OR prev_version = version_id - 1",
         name="version_chain",
@@ -169,18 +174,56 @@ compartment = Table(
     Index("ix_compartment_patient", "patient_id", "res_pk"),
 )
 
-# Treatment relations (sundhedsloven §42a) computed at write time: which
-# organisations (by SOR) take part in a patient's care, and through which resource.
-care_relation = Table(
-    "care_relation",
+# Treatment relations (sundhedsloven §42a) from evidence: one row per relation record
+# (an open EpisodeOfCare, a Patient's generalPractitioner) written by a relation
+# authority, so rows per (organisation, patient) stay bounded whatever else is written.
+treatment_relation = Table(
+    "treatment_relation",
     metadata,
     Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
     Column("patient_id", String(64), nullable=False),
     Column("org_sor", String(32), nullable=False),
-    # author | plan | careteam | episode
-    Column("kind", String(16), nullable=False),
-    UniqueConstraint("res_pk", "patient_id", "org_sor", "kind", name="uq_care_relation"),
-    Index("ix_care_relation_org_patient", "org_sor", "patient_id"),
+    # The authority that recorded it (checked again at read time against the settings).
+    Column("recorded_by", String(32), nullable=False),
+    UniqueConstraint("res_pk", "patient_id", "org_sor", name="uq_treatment_relation"),
+    Index("ix_treatment_relation_org", "org_sor", "patient_id", "recorded_by"),
+)
+
+# What a plan's author shares by naming parties (docs/authorization.md, source (b)): one
+# row per (plan, named organisation, resource the plan leads to, the plan itself included).
+share = Table(
+    "share",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+    Column("org_sor", String(32), nullable=False),
+    Column("author_sor", String(32), nullable=False),
+    Column("target_type", String(64), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    UniqueConstraint("res_pk", "org_sor", "target_type", "target_id", name="uq_share"),
+    Index("ix_share_org_target", "org_sor", "target_type", "target_id"),
+)
+
+# What plans lead to (their Conditions, Goals, activity references), so that a label on a
+# plan protects what only it leads to (sundhedsloven §37 stk. 2).
+plan_link = Table(
+    "plan_link",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+    Column("target_type", String(64), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    # The plan carries the hidden-from-custody-holder label.
+    Column("hidden", Boolean, nullable=False),
+    UniqueConstraint("res_pk", "target_type", "target_id", name="uq_plan_link"),
+    Index("ix_plan_link_target", "target_type", "target_id", "hidden"),
+)
+
+# One Patient per CPR number, held by a unique key so it holds across app nodes.
+patient_cpr = Table(
+    "patient_cpr",
+    metadata,
+    Column("cpr", String(10), primary_key=True),
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+    Index("ix_patient_cpr_res", "res_pk"),
 )
 
 # Active opt-outs of sharing (negativt samtykke) computed from Consent resources.

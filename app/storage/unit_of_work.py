@@ -8,7 +8,7 @@ versions, index rows, AuditEvents) commits together or not at all
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -16,15 +16,22 @@ from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.access.policy import AccessPolicy
 from app.fhir.instant import format_instant, now_utc, truncate_to_millis
 from app.fhir.outcome import FhirError
 from app.storage import pending
-from app.storage.records import SecurityPredicate, allow_all
+from app.storage.access_facts import AccessFacts
+from app.storage.indexer import access_rows_stale
 from app.storage.repository import Repository
 from app.storage.tables import resource, resource_version, service_setting
 
 # PostgreSQL: deadlock_detected, serialization_failure.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
+
+# Who the unit of work serves: a policy, or how to build one from facts read in the same
+# transaction (a custody holder's policy depends on the child's custody records).
+PolicyBuilder = Callable[[AccessFacts], Awaitable[AccessPolicy]]
+Access = AccessPolicy | PolicyBuilder
 
 
 class Storage:
@@ -35,6 +42,7 @@ class Storage:
         self.base_url = base_url
         self.settle_seconds = settle_seconds
         self.postgres = engine.dialect.name == "postgresql"
+        self._access_rows_checked = False
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -42,6 +50,26 @@ class Storage:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def check_access_rows(self) -> None:
+        """Refuse to serve while a migration's access-row rebuild is pending (503).
+
+        Deciding access on rows that were not derived yet would fail open or closed at
+        random; `esp-careplans db upgrade` rebuilds them. Checked once per process.
+        """
+        if self._access_rows_checked:
+            return
+        async with self.engine.connect() as conn:
+            stale = await access_rows_stale(conn)
+        if stale:
+            raise FhirError(
+                503,
+                FhirError.of(
+                    503, "transient", "Access rows need rebuilding: run `esp-careplans db upgrade`"
+                ).issues,
+                {"Retry-After": "60"},
+            )
+        self._access_rows_checked = True
 
     async def setting(self, key: str) -> str | None:
         async with self.engine.connect() as conn:
@@ -52,16 +80,16 @@ class Storage:
             ).scalar_one_or_none()
 
     @asynccontextmanager
-    async def unit_of_work(
-        self, *, write: bool, security: SecurityPredicate = allow_all
-    ) -> AsyncIterator[Repository]:
-        """One transaction; commits when the block ends normally, rolls back on any error.
+    async def unit_of_work(self, access: Access, *, write: bool) -> AsyncIterator[Repository]:
+        """One transaction whose repository sees only what `access` lets it see.
 
-        A deadlock or serialization failure between concurrent writers is transient:
-        the client gets 503 with Retry-After and may simply retry.
+        There is no default: a job that reads data names its principal (an internal job
+        uses `AccessPolicy.internal`). Commits when the block ends normally, rolls back on
+        any error. A deadlock or serialization failure between concurrent writers is
+        transient: the client gets 503 with Retry-After and may simply retry.
         """
         try:
-            async with self._transaction(write, security) as repository:
+            async with self._transaction(write, access) as repository:
                 yield repository
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
@@ -73,18 +101,20 @@ class Storage:
             raise
 
     @asynccontextmanager
-    async def _transaction(
-        self, write: bool, security: SecurityPredicate
-    ) -> AsyncIterator[Repository]:
+    async def _transaction(self, write: bool, access: Access) -> AsyncIterator[Repository]:
+        await self.check_access_rows()
         async with self.engine.connect() as conn:
             if write:
                 conn = await conn.execution_options(esp_write=True)
             async with conn.begin():
                 stamp = await self._now(conn) if write else now_utc()
                 started = time.monotonic()
+                policy = (
+                    access if isinstance(access, AccessPolicy) else await access(AccessFacts(conn))
+                )
                 repository = Repository(
                     conn,
-                    security=security,
+                    policy=policy,
                     stamp=stamp,
                     base_url=self.base_url,
                     clock=lambda: self._now(conn),

@@ -5,22 +5,23 @@ Each test names the rule it guards; removing the rule makes it fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.access.world import (
     ANDERS_JENSEN,
     EINER,
+    FHIR_JSON,
     JUST_15_CPR,
     NEARLY_15_CPR,
     OTHER_MUNICIPALITY_SOR,
-    load_world,
+    REGISTRY_SOR,
+    ids,
+    rule_of,
 )
 from tests.support.tokens import (
     GITTE_BERGGREN,
@@ -31,28 +32,6 @@ from tests.support.tokens import (
     TokenFactory,
     bearer,
 )
-
-FHIR_JSON = {"Content-Type": "application/fhir+json"}
-
-
-@pytest.fixture
-def world(app: FastAPI, settings: Any) -> Iterator[TestClient]:
-    load_world(settings)
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client
-
-
-def ids(bundle: dict[str, Any], resource_type: str | None = None) -> list[str]:
-    return sorted(
-        e["resource"]["id"]
-        for e in bundle.get("entry", [])
-        if resource_type is None or e["resource"]["resourceType"] == resource_type
-    )
-
-
-def rule_of(response: Any) -> str:
-    return response.json()["issue"][0]["details"]["coding"][0]["code"]
-
 
 # -- treatment relation (sundhedsloven §42a) ----------------------------------------
 
@@ -77,19 +56,19 @@ def test_unrelated_municipality_sees_nothing(world: TestClient, tokens: TokenFac
     assert "entry" not in history
 
 
-def test_care_team_membership_is_a_treatment_relation(
+def test_a_named_party_sees_the_plan_it_is_named_in_and_nothing_else_of_the_patient(
     world: TestClient, tokens: TokenFactory
 ) -> None:
     # Horsens Kommune is in the care team of Einer's rehabilitation plan, but Einer
-    # opted out of sharing with it: with an override it sees the plan, nothing else.
+    # opted out of sharing with it: with an override it sees that plan and its patient,
+    # not the hospital's other plan nor its diagnosis (naming shares one plan, §42a).
     horsens = bearer(tokens.professional(sor=MUNICIPALITY_SOR))
-    reason = quote("Akut indlæggelse")  # percent-encoded UTF-8: HTTP headers are ASCII
-    response = world.get(
-        "/fhir/CarePlan",
-        params={"subject": "Patient/einer"},
-        headers={**horsens, "X-Consent-Override": reason},
-    )
-    assert ids(response.json()) == ["einer-other", "einer-rehab"]
+    override = {**horsens, "X-Consent-Override": quote("Akut indlæggelse")}
+    response = world.get("/fhir/CarePlan", params={"subject": "Patient/einer"}, headers=override)
+    assert ids(response.json()) == ["einer-rehab"]
+    assert world.get("/fhir/Patient/einer", headers=override).status_code == 200
+    assert world.get("/fhir/CarePlan/einer-other", headers=override).status_code == 404
+    assert world.get("/fhir/Condition/einer-kol", headers=override).status_code == 404
     lars = world.get("/fhir/CarePlan", params={"subject": "Patient/lars"}, headers=horsens).json()
     assert lars["total"] == 0
 
@@ -110,7 +89,7 @@ def test_update_needs_the_relation_and_cannot_move_a_plan_to_another_patient(
     assert rule_of(response) == "write-keeps-patient"
 
 
-def test_creating_for_a_patient_establishes_the_relation(
+def test_writing_for_a_patient_opens_nothing_but_what_it_wrote(
     world: TestClient, tokens: TokenFactory
 ) -> None:
     odder = bearer(tokens.system(sor=OTHER_MUNICIPALITY_SOR))
@@ -120,12 +99,12 @@ def test_creating_for_a_patient_establishes_the_relation(
         "intent": "plan",
         "subject": {"reference": "Patient/gitte"},
     }
-    assert (
-        world.post("/fhir/CarePlan", json=plan, headers={**odder, **FHIR_JSON}).status_code == 201
-    )
+    created = world.post("/fhir/CarePlan", json=plan, headers={**odder, **FHIR_JSON})
+    assert created.status_code == 201
     seen = world.get("/fhir/CarePlan", params={"subject": "Patient/gitte"}, headers=odder).json()
-    assert seen["total"] == 2
-    assert "gitte-plan" in ids(seen)
+    assert ids(seen) == [created.json()["id"]]
+    assert world.get("/fhir/CarePlan/gitte-plan", headers=odder).status_code == 404
+    assert world.get("/fhir/Patient/gitte", headers=odder).status_code == 404
 
 
 # -- opt-out (negativt samtykke) and emergency override (værdispring) ---------------
@@ -440,10 +419,10 @@ def test_pages_under_filters_are_full_pages(world: TestClient, tokens: TokenFact
         next_url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
         if next_url:
             assert len(entries) == 5
-    # Its 12 new plans for Einer made Odder a treating organisation: it now also sees
-    # Einer's 2 earlier plans, and never the 12 of Lars.
-    assert len(seen) == 14 == len(set(seen))
-    assert {"einer-other", "einer-rehab"} <= set(seen)
+    # Writing 12 plans for Einer opens nothing else of his (no relation from writing):
+    # Odder sees exactly its own 12, never the hospital's plans for him or for Lars.
+    assert len(seen) == 12 == len(set(seen))
+    assert not {"einer-other", "einer-rehab"} & set(seen)
 
 
 @pytest.mark.parametrize(
@@ -479,10 +458,10 @@ def test_a_child_born_29_february_turns_15_on_1_march(
             }
         ],
     }
-    hospital = {**bearer(tokens.system()), **FHIR_JSON}
-    assert world.put("/fhir/Patient/leap", json=leap_child, headers=hospital).status_code == 201
+    registry = {**bearer(tokens.system(sor=REGISTRY_SOR)), **FHIR_JSON}
+    assert world.put("/fhir/Patient/leap", json=leap_child, headers=registry).status_code == 201
     assert (
-        world.put("/fhir/RelatedPerson/kirsten-leap", json=custody, headers=hospital).status_code
+        world.put("/fhir/RelatedPerson/kirsten-leap", json=custody, headers=registry).status_code
         == 201
     )
     monkeypatch.setattr("app.interactions.access_setup.today_in_copenhagen", lambda: today)
@@ -507,7 +486,9 @@ def test_conditional_create_criteria_never_open_someone_elses_data(
     response = world.post(
         "/fhir/CarePlan", json=plan, headers={**odder, "If-None-Exist": "_id=lars-plan"}
     )
-    assert response.status_code == 404
+    # A match the caller may not see is no match: a new plan of Odder's own.
+    assert response.status_code == 201
+    assert response.json()["id"] != "lars-plan" and "lars-plan" not in response.text
     assert world.get("/fhir/CarePlan/lars-plan", headers=odder).status_code == 404
     assert world.get("/fhir/Patient/lars", headers=odder).status_code == 404
 
@@ -525,17 +506,18 @@ def _lars_by_cpr() -> dict[str, Any]:
     }
 
 
-def test_conditional_update_of_a_hidden_match_is_refused_not_duplicated(
+def test_conditional_update_by_an_invisible_cpr_is_refused_not_duplicated(
     world: TestClient, tokens: TokenFactory
 ) -> None:
-    odder = _odder(tokens)
-    patient = _lars_by_cpr()
     response = world.put(
         f"/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}",
-        json=patient,
-        headers=odder,
+        json=_lars_by_cpr(),
+        headers=_odder(tokens),
     )
-    assert response.status_code == 404
+    # No visible match, so it would create; one Patient per CPR refuses that (409),
+    # pointing to conditional create, and names no id.
+    assert response.status_code == 409
+    assert "If-None-Exist" in response.text and "lars" not in response.text
     hospital = bearer(tokens.system())
     found = world.get(
         "/fhir/Patient",
@@ -545,14 +527,33 @@ def test_conditional_update_of_a_hidden_match_is_refused_not_duplicated(
     assert found.json()["total"] == 1
 
 
-def test_pushing_a_patient_by_cpr_claims_the_existing_patient(
+def test_pushing_a_patient_by_cpr_answers_its_id_and_no_content(
     world: TestClient, tokens: TokenFactory
 ) -> None:
     odder = _odder(tokens)
-    patient = _lars_by_cpr()
     criteria = f"identifier=urn:oid:1.2.208.176.1.2|{LARS_BERGGREN}"
     response = world.post(
-        "/fhir/Patient", json=patient, headers={**odder, "If-None-Exist": criteria}
+        "/fhir/Patient", json=_lars_by_cpr(), headers={**odder, "If-None-Exist": criteria}
     )
     assert response.status_code == 200
-    assert response.json()["id"] == "lars"
+    assert response.headers["Location"] == "http://testserver/fhir/Patient/lars"
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert "Lars" not in response.text and "birthDate" not in response.text
+    assert "ETag" not in response.headers
+    # Knowing the id opens nothing.
+    assert world.get("/fhir/Patient/lars", headers=odder).status_code == 404
+    plans = world.get("/fhir/CarePlan", params={"subject": "Patient/lars"}, headers=odder)
+    assert plans.json()["total"] == 0
+    # The lookup is in Lars's MinLog, naming Odder.
+    log = world.get(
+        "/fhir/AuditEvent",
+        params={"patient": "Patient/lars"},
+        headers=bearer(tokens.citizen(cpr=LARS_BERGGREN)),
+    ).json()
+    assert any(
+        a["who"].get("identifier", {}).get("value") == OTHER_MUNICIPALITY_SOR
+        and e["resource"]["subtype"][0]["code"] == "create"
+        for e in log["entry"]
+        for a in e["resource"]["agent"]
+    )

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.auth.service import build_auth_service
 from app.main import create_app
-from app.settings import Settings
+from app.settings import DEMO_CPR_REGISTRY_SOR, Settings
 from tests.portal import data
 from tests.support.databases import truncate_all
 
@@ -35,22 +35,25 @@ def portal_app(portal_settings: Settings, tmp_path: Path) -> FastAPI:
 
 @pytest.fixture
 def families(portal_app: FastAPI) -> dict[str, Any]:
-    """The test families, created through the API with a hospital system token."""
+    """The test families: people and custody by the CPR registry feed, plans by the hospital."""
     issuer = portal_app.state.auth.dev_token_issuer
-    token = issuer.dev_token(
-        {"dk_user_type": "system", "dk_org_sor": data.HOSPITAL_SOR, "scope": "system/*.cruds"}
-    )["access_token"]
     with TestClient(portal_app, base_url=BASE) as api:
 
-        def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-            url = f"/fhir/{path}".rstrip("/")
-            answer = api.request(
-                method, url, json=body, headers={"Authorization": f"Bearer {token}"}
-            )
-            assert answer.status_code < 300, answer.text
-            return dict(answer.json())
+        def sender(sor: str) -> data.Send:
+            claims = {"dk_user_type": "system", "dk_org_sor": sor, "scope": "system/*.cruds"}
+            token = issuer.dev_token(claims)["access_token"]
 
-        return data.create_families(send)
+            def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+                url = f"/fhir/{path}".rstrip("/")
+                answer = api.request(
+                    method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+                )
+                assert answer.status_code < 300, answer.text
+                return dict(answer.json())
+
+            return send
+
+        return data.create_families(sender(data.HOSPITAL_SOR), sender(DEMO_CPR_REGISTRY_SOR))
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""The portal's test families, created through the FHIR API with a hospital system token.
+"""The portal's test families, created through the FHIR API as their writers would.
+
+The CPR registry feed (a custody authority in the development settings) records the
+people and custody; the hospital pushes the plans.
 
 Kirsten Berggren has verified custody (PARAUTH) of Lars (b. 2015) and Gitte (b. 2010, so
 over 15); Anders Jensen is Ali's father without custody. Lars has one plan labelled
@@ -106,8 +109,8 @@ def care_plan_ids(response: dict[str, Any]) -> list[str]:
     return found
 
 
-def create_families(send: Send) -> dict[str, Any]:
-    """Create every family and plan; returns the ids tests need."""
+def create_families(send: Send, registry: Send) -> dict[str, Any]:
+    """Create every family (as `registry`) and plan (as `send`); returns the ids tests need."""
     send(
         "POST",
         "Organization",
@@ -117,10 +120,10 @@ def create_families(send: Send) -> dict[str, Any]:
             "name": HOSPITAL_NAME,
         },
     )
-    ids = {cpr: send("POST", "Patient", patient(cpr))["id"] for cpr in PEOPLE}
+    ids = {cpr: registry("POST", "Patient", patient(cpr))["id"] for cpr in PEOPLE}
     for child in (LARS, GITTE):
-        send("POST", "RelatedPerson", related_person(KIRSTEN, ids[child], "PARAUTH"))
-    send("POST", "RelatedPerson", related_person(ANDERS, ids[ALI], "FTH"))
+        registry("POST", "RelatedPerson", related_person(KIRSTEN, ids[child], "PARAUTH"))
+    registry("POST", "RelatedPerson", related_person(ANDERS, ids[ALI], "FTH"))
     lars = care_plan_ids(send("POST", "", plan_bundle("rehabilitation-plan", LARS)))
     hidden = care_plan_ids(send("POST", "", plan_bundle("discharge-agreement", LARS, hidden=True)))
     gitte = care_plan_ids(send("POST", "", plan_bundle("pathway-plan-t2d", GITTE)))

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.settings import DEMO_CPR_REGISTRY_SOR
 from tests.portal import data
 from tests.support.databases import in_ci, migrate
 from tests.support.servers import ROOT, RunningServer, running_server
@@ -59,16 +60,22 @@ def server(
     migrate(url)
     env = {"ESP_ENV": "development", "ESP_SESSION_COOKIE_SECURE": "false"}
     with running_server(url, workers=2, env=env) as srv:
-        headers = srv.system_headers(sor=data.HOSPITAL_SOR)
 
-        def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-            answer = httpx.request(
-                method, f"{srv.base}/{path}".rstrip("/"), json=body, headers=headers, timeout=30
-            )
-            assert answer.status_code < 300, answer.text
-            return dict(answer.json())
+        def sender(sor: str) -> data.Send:
+            headers = srv.system_headers(sor=sor)
 
-        yield srv, data.create_families(send)
+            def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+                answer = httpx.request(
+                    method, f"{srv.base}/{path}".rstrip("/"), json=body, headers=headers, timeout=30
+                )
+                assert answer.status_code < 300, answer.text
+                return dict(answer.json())
+
+            return send
+
+        # People and custody as the CPR registry feed (a development custody authority).
+        families = data.create_families(sender(data.HOSPITAL_SOR), sender(DEMO_CPR_REGISTRY_SOR))
+        yield srv, families
 
 
 @pytest.fixture(scope="module")

@@ -205,3 +205,25 @@ def test_min_log_highlights_an_emergency_override(
     assert "Værdispring: Akut indlæggelse, bevidstløs" in row.group(1)
     assert f"Sundhedsperson, {data.HOSPITAL_NAME}" in row.group(1)
     assert "3001749995" not in html
+
+
+def test_the_log_never_shows_the_parent_who_opened_the_hidden_plan(
+    portal_app: Any, browser_client: TestClient, families: dict[str, Any]
+) -> None:
+    # Hedensted Kommune is named in the hidden plan (its care team), so the plan is shared
+    # with it; its reading is in Lars' log, but a custody holder must not learn of it
+    # (sundhedsloven §37 stk. 2): neither on the portal nor through the API.
+    issuer = portal_app.state.auth.dev_token_issuer
+    hedensted = issuer.dev_token(
+        {"dk_user_type": "system", "dk_org_sor": "6038311000016006", "scope": "system/*.rs"}
+    )["access_token"]
+    hidden = families["hidden_plans"][0]
+    answer = browser_client.get(
+        f"/fhir/CarePlan/{hidden}", headers={"Authorization": f"Bearer {hedensted}"}
+    )
+    assert answer.status_code == 200
+    login(browser_client, "kirsten")
+    link = child_links(browser_client.get("/portal/born").text)[0]
+    html = browser_client.get(f"{link}/log").text
+    assert "Hedensted" not in html and hidden not in html
+    assert data.HOSPITAL_NAME in html  # the visible plan's push is still in the log

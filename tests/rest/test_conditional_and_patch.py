@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi.testclient import TestClient
 
 from tests.support.resources import CPR_SYSTEM, careplan, patient, unique_cpr
@@ -11,6 +13,31 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 def _criteria(cpr: str) -> str:
     return f"identifier={CPR_SYSTEM}|{cpr}"
+
+
+def _two_patients_named(client: TestClient) -> str:
+    """Two Patients (one per CPR) sharing a family name; criteria that match both."""
+    family = f"Test{uuid.uuid4().hex[:10]}"
+    for _ in range(2):
+        created = client.post(
+            "/fhir/Patient", json=patient(unique_cpr(), family=family), headers=FHIR_JSON
+        )
+        assert created.status_code == 201
+    return f"family={family}"
+
+
+def test_a_second_patient_with_a_stored_cpr_is_refused_pointing_to_conditional_create(
+    client: TestClient,
+) -> None:
+    cpr = unique_cpr()
+    assert client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON).status_code == 201
+    second = client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
+    assert second.status_code == 409
+    issue = second.json()["issue"][0]
+    assert issue["expression"] == ["Patient.identifier"]
+    assert "If-None-Exist" in issue["diagnostics"]
+    found = client.get("/fhir/Patient", params={"identifier": f"{CPR_SYSTEM}|{cpr}"}).json()
+    assert found["total"] == 1
 
 
 def test_conditional_create_creates_once_then_returns_the_existing(client: TestClient) -> None:
@@ -25,11 +52,11 @@ def test_conditional_create_creates_once_then_returns_the_existing(client: TestC
 
 
 def test_conditional_create_with_several_matches_is_412(client: TestClient) -> None:
-    cpr = unique_cpr()
-    client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
-    client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
+    criteria = _two_patients_named(client)
     response = client.post(
-        "/fhir/Patient", json=patient(cpr), headers={**FHIR_JSON, "If-None-Exist": _criteria(cpr)}
+        "/fhir/Patient",
+        json=patient(unique_cpr()),
+        headers={**FHIR_JSON, "If-None-Exist": criteria},
     )
     assert response.status_code == 412
 
@@ -49,15 +76,11 @@ def test_conditional_update_no_match_creates_one_match_updates(client: TestClien
 
 
 def test_conditional_update_with_several_matches_is_412(client: TestClient) -> None:
-    cpr = unique_cpr()
-    client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
-    client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON)
-    assert (
-        client.put(
-            f"/fhir/Patient?{_criteria(cpr)}", json=patient(cpr), headers=FHIR_JSON
-        ).status_code
-        == 412
+    criteria = _two_patients_named(client)
+    response = client.put(
+        f"/fhir/Patient?{criteria}", json=patient(unique_cpr()), headers=FHIR_JSON
     )
+    assert response.status_code == 412
 
 
 def test_conditional_delete_zero_one_many(client: TestClient) -> None:
@@ -66,10 +89,7 @@ def test_conditional_delete_zero_one_many(client: TestClient) -> None:
     pid = client.post("/fhir/Patient", json=patient(cpr), headers=FHIR_JSON).json()["id"]
     assert client.delete(f"/fhir/Patient?{_criteria(cpr)}").status_code == 204
     assert client.get(f"/fhir/Patient/{pid}").status_code == 410
-    other = unique_cpr()
-    client.post("/fhir/Patient", json=patient(other), headers=FHIR_JSON)
-    client.post("/fhir/Patient", json=patient(other), headers=FHIR_JSON)
-    assert client.delete(f"/fhir/Patient?{_criteria(other)}").status_code == 412
+    assert client.delete(f"/fhir/Patient?{_two_patients_named(client)}").status_code == 412
 
 
 def test_json_patch_applies_and_validates(client: TestClient) -> None:

@@ -84,3 +84,42 @@ def test_conditional_creates_across_nodes_create_exactly_one(
             headers=node.system_headers(),
         )
         assert found.json()["total"] == 1
+
+
+def test_one_patient_per_cpr_holds_under_20_parallel_creates_over_two_nodes(
+    nodes: tuple[RunningServer, RunningServer],
+) -> None:
+    """Plain creates (no If-None-Exist), from two organisations: the unique key decides."""
+    a, b = nodes
+    cpr = unique_cpr()
+    writers = [
+        (node, node.system_headers(sor=sor))
+        for node, sor in zip((a, b) * 10, ("100000000000001", "100000000000615") * 10, strict=True)
+    ]
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{node.base}/Patient",
+                        json=patient(cpr),
+                        headers={**headers, **FHIR_JSON},
+                    )
+                    for node, headers in writers
+                )
+            )
+
+    responses = asyncio.run(run())
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 19
+    refused = next(r for r in responses if r.status_code == 409).json()
+    assert refused["issue"][0]["expression"] == ["Patient.identifier"]
+    created = next(r for r in responses if r.status_code == 201)
+    winner = a if created.url.host and str(created.url).startswith(a.base) else b
+    author = created.request.headers["Authorization"]
+    found = httpx.get(
+        f"{winner.base}/Patient",
+        params={"identifier": f"{CPR_SYSTEM}|{cpr}"},
+        headers={"Authorization": author},
+    )
+    assert found.json()["total"] == 1

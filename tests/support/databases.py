@@ -42,11 +42,11 @@ def postgres_unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, revision: str = "head") -> None:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = url
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def truncate_all(url: str) -> None:
@@ -63,11 +63,11 @@ def truncate_all(url: str) -> None:
     engine.dispose()
 
 
-def database_for(backend: str, tmp_dir: Path) -> Iterator[str]:
-    """A migrated, empty database URL for one test session on `backend`."""
+def database_for(backend: str, tmp_dir: Path, revision: str = "head") -> Iterator[str]:
+    """A database URL migrated to `revision` (empty) for one test session on `backend`."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_dir / 'esp-test.db'}"
-        migrate(url)
+        migrate(url, revision)
         yield url
         return
     admin_url = postgres_admin_url()
@@ -82,7 +82,7 @@ def database_for(backend: str, tmp_dir: Path) -> Iterator[str]:
     url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
     rendered = url.render_as_string(hide_password=False)
     try:
-        migrate(rendered)
+        migrate(rendered, revision)
         yield rendered
     finally:
         with admin.connect() as conn:

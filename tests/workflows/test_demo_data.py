@@ -20,11 +20,12 @@ from tests.workflows.conftest import ClientFor, entries, persona_token
 EXPECTED = {
     "Patient": 38,  # MedCom's test persons
     "RelatedPerson": 44,  # their 40 family relations + 4 recorded custodies (PARAUTH)
-    "Organization": 10,
+    "Organization": 12,  # the cluster's 10 and the two registry feeds
     "CarePlan": 13,  # 5 examples + 8 demo plans
     "Condition": 12,
     "Goal": 15,
     "Consent": 1,  # Einer's opt-out
+    "EpisodeOfCare": 9,  # the hospital contacts the regions' contact feed records
 }
 
 

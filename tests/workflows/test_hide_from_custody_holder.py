@@ -12,7 +12,7 @@ from dataclasses import replace
 from fastapi.testclient import TestClient
 
 from app.demo.families import CUSTODY, custody_resource, patient_entry
-from app.demo.organisations import PSYKIATRIEN
+from app.demo.organisations import CPR_REGISTRY, PSYKIATRIEN
 from app.demo.plan_bundle import plan_bundle
 from app.demo.plans import LARS_HIDDEN, LARS_REHAB
 from tests.support.tokens import KIRSTEN_BERGGREN, LARS_BERGGREN, NIELS_VENDELBOE, TokenFactory
@@ -24,8 +24,8 @@ HIDDEN = {
 }
 
 
-def _record_custody(hospital: TestClient) -> None:
-    """Kirsten's custody of Lars as a PARAUTH RelatedPerson, in one transaction."""
+def _record_custody(registry: TestClient) -> None:
+    """Kirsten's custody of Lars as the CPR registry feed records it, in one transaction."""
     lars = patient_entry("LarsBerggren")
     custody = next(c for c in CUSTODY if c.child == "LarsBerggren")
     related = custody_resource(custody)
@@ -38,7 +38,7 @@ def _record_custody(hospital: TestClient) -> None:
             {"resource": related, "request": {"method": "POST", "url": "RelatedPerson"}},
         ],
     }
-    response = hospital.post("/fhir", json=bundle)
+    response = registry.post("/fhir", json=bundle)
     assert response.status_code == 200, response.text
 
 
@@ -56,7 +56,7 @@ def test_hidden_plan_disappears_for_the_custody_parent_only(
     client_for: ClientFor, tokens: TokenFactory
 ) -> None:
     hospital = client_for(tokens.system(sor=PSYKIATRIEN.sor, scopes="system/*.cruds"))
-    _record_custody(hospital)
+    _record_custody(client_for(tokens.system(sor=CPR_REGISTRY.sor)))
     rehab_id, coordination_id = _push_plans(hospital)
     parent = client_for(tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN))
     clinician = client_for(tokens.professional(NIELS_VENDELBOE, PSYKIATRIEN.sor))
@@ -94,7 +94,7 @@ def test_adding_to_an_existing_security_list_hides_too(
 ) -> None:
     """JSON Patch `add` to `/meta/security/-` when the plan already carries a label."""
     hospital = client_for(tokens.system(sor=PSYKIATRIEN.sor, scopes="system/*.cruds"))
-    _record_custody(hospital)
+    _record_custody(client_for(tokens.system(sor=CPR_REGISTRY.sor)))
     _, coordination_id = _push_plans(hospital)
     clinician = client_for(tokens.professional(NIELS_VENDELBOE, PSYKIATRIEN.sor))
     url = f"/fhir/CarePlan/{coordination_id}"
@@ -117,7 +117,7 @@ def test_older_versions_of_a_hidden_plan_stay_hidden(
 ) -> None:
     """Version 1 was written before the label; the label of the plan now decides."""
     hospital = client_for(tokens.system(sor=PSYKIATRIEN.sor, scopes="system/*.cruds"))
-    _record_custody(hospital)
+    _record_custody(client_for(tokens.system(sor=CPR_REGISTRY.sor)))
     _, coordination_id = _push_plans(hospital)
     clinician = client_for(tokens.professional(NIELS_VENDELBOE, PSYKIATRIEN.sor))
     url = f"/fhir/CarePlan/{coordination_id}"

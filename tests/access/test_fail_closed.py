@@ -1,0 +1,144 @@
+"""Fail closed by construction (issue #13 part 7, PRINCIPLES.md principle 3).
+
+No code path can read data without the one predicate: a unit of work needs a policy,
+the repository fixes its predicate when it is built and keeps its connection private,
+and "see everything" exists only for the internal principal, which only the service's
+own jobs use. These tests read the source, so a new entry point that tries a shortcut
+fails here before it ships.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.access.authorities import Authorities
+from app.access.decision import RowFilter
+from app.access.policy import AccessPolicy
+from app.access.principal import InvalidClaims, Principal
+from app.access.rules import Rule
+from app.storage.repository import Repository
+from app.storage.tables import metadata
+from app.storage.unit_of_work import Storage
+from tests.support.tokens import TokenFactory
+
+APP = Path(__file__).resolve().parents[2] / "app"
+
+
+def _calls(name: str) -> set[str]:
+    """Modules (relative to app/) that call or reference `<something>.name`."""
+    found = set()
+    for path in APP.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == name:
+                found.add(str(path.relative_to(APP)))
+    return found
+
+
+TOKENS = TokenFactory("http://testserver/fhir")
+
+
+def test_everything_is_granted_only_to_the_internal_principal() -> None:
+    assert _calls("everything") == {"access/policy.py"}
+    assert _calls("allow_all") <= {"access/decision.py", "storage/access_sql.py"}
+    policy = AccessPolicy(TOKENS.principal(TOKENS.system_claims()))
+    assert not policy.read_filter("CarePlan", "read").allow_all
+    assert AccessPolicy.internal("test").read_filter("CarePlan", "read").allow_all
+
+
+def test_only_the_services_own_jobs_run_as_the_internal_principal() -> None:
+    assert _calls("internal") <= {"access/policy.py", "loader.py", "audit/recorder.py"}
+
+
+def test_no_token_can_make_an_internal_principal() -> None:
+    claims = {**TOKENS.system_claims(), "dk_user_type": "internal"}
+    with pytest.raises(InvalidClaims):
+        Principal.from_claims(claims)
+
+
+def test_a_unit_of_work_and_a_repository_cannot_be_had_without_a_policy() -> None:
+    unit = inspect.signature(Storage.unit_of_work).parameters["access"]
+    assert unit.default is inspect.Parameter.empty
+    built = inspect.signature(Repository.__init__).parameters["policy"]
+    assert built.default is inspect.Parameter.empty and built.kind is built.KEYWORD_ONLY
+    # Its predicate is built in the constructor, and no code outside storage/ ever touches
+    # a connection: the repository's and the policy facts' are private.
+    assert "_visibility" in inspect.getsource(Repository.__init__)
+    assert _calls("conn") | _calls("_conn") <= {
+        "storage/access_facts.py",
+        "storage/repository.py",
+    }
+
+
+def test_an_unknown_principal_kind_gets_nothing() -> None:
+    # A professional without an organisation: never produced by from_claims.
+    scopes = TOKENS.principal(TOKENS.system_claims()).scopes
+    principal = Principal(user_type="professional", issuer="x", subject="y", scopes=scopes)
+    decision = AccessPolicy(principal, Authorities()).read_filter("CarePlan", "read")
+    assert decision == RowFilter.nothing(decision.rule)
+
+
+TABLES = "|".join(t.name for t in metadata.sorted_tables)
+
+
+def _row_filters() -> list[tuple[str, RowFilter]]:
+    org = AccessPolicy(
+        TOKENS.principal(TOKENS.system_claims()),
+        Authorities(relation=frozenset({"1", "2"}), custody=frozenset({"1"})),
+        confirmed_patient_ids=("p1",),
+    )
+    custody = RowFilter(
+        rule=Rule.CUSTODY,
+        patient_cprs=("0101010101",),
+        excluded_labels=(("s", "c"),),
+        hide_what_labels_lead_to=True,
+        granular=((("status", "active"),),),
+    )
+    return [
+        (t, f)
+        for t in ("CarePlan", "Consent", "AuditEvent", "Patient")
+        for f in (org.read_filter(t, "read"), custody)
+    ]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_every_subquery_of_the_predicate_is_correlated_to_the_row_it_guards(
+    dialect: str,
+) -> None:
+    """A subquery that names an outer table but is not correlated to it joins the whole
+    table instead (`FROM share, resource`): true for every row, i.e. fail open. So every
+    table alias is declared in exactly one FROM. Checked for the predicate at the top of a
+    query and nested in a chain, on both dialects."""
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.storage.access_sql import compile_row_filter
+    from app.storage.search_predicates import MATCH
+    from app.storage.tables import resource, search_reference
+
+    nested = resource.alias("nested_1")
+
+    compiled_dialect = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
+    for resource_type, row_filter in _row_filters():
+
+        def predicate(t: str, r: Any, f: RowFilter = row_filter) -> Any:
+            return compile_row_filter(f, t, r, dialect, "http://testserver/fhir")
+
+        top = select(MATCH.c.pk).where(predicate(resource_type, MATCH))
+        targets = select(nested.c.res_id).where(predicate(resource_type, nested))
+        ref = search_reference.alias("ref")
+        chain = select(MATCH.c.pk).where(
+            MATCH.c.pk.in_(select(ref.c.res_pk).where(ref.c.target_id.in_(targets)))
+        )
+        for statement in (top, chain):
+            sql = str(statement.compile(dialect=compiled_dialect))
+            declared = re.findall(rf"\b(?:{TABLES}) AS (\w+)\b", sql)
+            twice = {alias for alias in declared if declared.count(alias) > 1}
+            assert declared and not twice, (resource_type, row_filter, twice, sql)
+            assert not re.search(rf"(?:FROM|,|JOIN) (?:{TABLES})\b(?! AS)", sql), sql
