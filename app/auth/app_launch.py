@@ -176,10 +176,23 @@ class AppLaunch:
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         return await self._tokens(client, grant, ScopeSet.parse(grant.scope), new=True)
 
-    async def refresh(self, client: RegisteredClient, params: Mapping[str, str]) -> dict[str, Any]:
-        """grant_type=refresh_token (RFC 6749 §6): rotated, and narrowing only."""
+    async def refresh(
+        self, client: RegisteredClient | None, params: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """grant_type=refresh_token (RFC 6749 §6): rotated, and narrowing only.
+
+        `client` None: the request named no client. RFC 6749 §6 asks only confidential
+        clients to authenticate, and fhirclient.js sends no client_id by default, so a
+        public client's refresh token identifies its client itself.
+        """
         token = params.get("refresh_token", "")
-        grant = await self.grants.redeem("refresh", token, client.client_id)
+        grant = await self.grants.redeem(
+            "refresh", token, client.client_id if client is not None else None
+        )
+        if client is None:
+            client = self.signer.clients.get(grant.client_id)
+            if client is None or not client.is_public:
+                raise OAuthError("invalid_client", "a confidential client must authenticate")
         original = ScopeSet.parse(grant.scope)
         scope = original
         if params.get("scope", "").strip():

@@ -116,6 +116,9 @@ class DevIssuer:
             return self.client_credentials(params)
         if self.launch is None or grant_type not in ("authorization_code", "refresh_token"):
             raise OAuthError("unsupported_grant_type", f"{grant_type} is not supported")
+        anonymous = not {"client_id", "client_assertion", "client_assertion_type"} & set(params)
+        if grant_type == "refresh_token" and anonymous:
+            return await self.launch.refresh(None, params)
         client = self._app_client(params)
         if grant_type not in client.grant_types:
             raise OAuthError(

@@ -70,8 +70,11 @@ class GrantStore:
     async def issue_refresh(self, grant: Grant) -> str:
         return await self._put("refresh", grant, grant.refresh_until)
 
-    async def redeem(self, kind: GrantKind, token: str, client_id: str) -> Grant:
-        """The grant behind a code or refresh token, used up; `OAuthError` invalid_grant."""
+    async def redeem(self, kind: GrantKind, token: str, client_id: str | None) -> Grant:
+        """The grant behind a code or refresh token, used up; `OAuthError` invalid_grant.
+
+        `client_id` None: the caller checks the grant's client (a public client's refresh).
+        """
         what = "authorization code" if kind == "code" else "refresh token"
         if not token or len(token) > 256:
             raise OAuthError("invalid_request", f"the {what} is missing or malformed")
@@ -83,7 +86,9 @@ class GrantStore:
                 error = f"the {what} was already used; its grant is revoked"
             elif found is None:
                 error = f"unknown or expired {what}"
-            elif found.client_id != client_id:  # RFC 6749 §4.1.3, §6: bound to the client
+            elif (
+                client_id is not None and found.client_id != client_id
+            ):  # RFC 6749 §4.1.3, §6: bound to the client
                 await revoke_family(conn, found.family)
                 error = f"the {what} was issued to another client; its grant is revoked"
         if error is not None or found is None or isinstance(found, Replayed):

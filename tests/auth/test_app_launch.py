@@ -477,6 +477,30 @@ def test_refresh_rotates_and_a_used_refresh_token_is_refused(
     assert refresh(client, body["refresh_token"]).json()["error"] == "invalid_grant"
 
 
+def test_a_public_client_may_refresh_without_naming_itself(client: TestClient) -> None:
+    """RFC 6749 §6 asks only confidential clients to authenticate (fhirclient.js's default)."""
+    launch = Launch(client)
+    first = launch.exchange(launch.code(launch.sign_in("einer"))).json()
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    answer = client.post(TOKEN, data=form)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["patient"] == "einer"
+
+
+def test_a_confidential_client_must_authenticate_to_refresh(client: TestClient) -> None:
+    launch = Launch(client, client_id="confidential-app")
+    first = launch.exchange(
+        launch.code(launch.sign_in("einer")),
+        client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        client_assertion=CONFIDENTIAL.assertion(TOKEN_URL),
+    ).json()
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    answer = client.post(TOKEN, data=form)
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
+    with_id = client.post(TOKEN, data={**form, "client_id": "confidential-app"})
+    assert with_id.json()["error"] == "invalid_client"
+
+
 def test_refresh_is_bound_to_the_client(client: TestClient) -> None:
     launch = Launch(client)
     first = launch.exchange(launch.code(launch.sign_in("einer"))).json()
