@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, false, select
+from sqlalchemy import Select, and_, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.custody import CUSTODY_CODE, RELATIONSHIP_SYSTEM, Child
@@ -37,27 +37,11 @@ class ChildCandidate:
 
 async def children_in_custody(conn: AsyncConnection, parent_cpr: str) -> list[ChildCandidate]:
     """Children of current PARAUTH RelatedPersons with `parent_cpr`, ordered by CPR number."""
-    parents = (
-        select(resource.c.pk)
-        .where(resource.c.res_type == "RelatedPerson", resource.c.deleted == false())
-        .where(
-            resource.c.pk.in_(
-                select(search_token.c.res_pk).where(
-                    search_token.c.res_type == "RelatedPerson",
-                    search_token.c.param == "identifier",
-                    search_token.c.system == CPR_SYSTEM,
-                    search_token.c.code == parent_cpr,
-                )
-            ),
-            resource.c.pk.in_(
-                select(search_token.c.res_pk).where(
-                    search_token.c.res_type == "RelatedPerson",
-                    search_token.c.param == "relationship",
-                    search_token.c.system == RELATIONSHIP_SYSTEM,
-                    search_token.c.code == CUSTODY_CODE,
-                )
-            ),
-        )
+    parents = select(resource.c.pk).where(
+        resource.c.res_type == "RelatedPerson",
+        resource.c.deleted == false(),
+        resource.c.pk.in_(_related_persons_with("identifier", CPR_SYSTEM, parent_cpr)),
+        resource.c.pk.in_(_related_persons_with("relationship", RELATIONSHIP_SYSTEM, CUSTODY_CODE)),
     )
     rows = await conn.execute(
         select(search_reference.c.target_id)
@@ -79,3 +63,12 @@ async def children_in_custody(conn: AsyncConnection, parent_cpr: str) -> list[Ch
         patients = await patients_with_cpr(conn, cpr)
         candidates.append(ChildCandidate(cpr, child, patients[0][1], tuple(records)))
     return candidates
+
+
+def _related_persons_with(param: str, system: str, code: str) -> Select[tuple[int]]:
+    return select(search_token.c.res_pk).where(
+        search_token.c.res_type == "RelatedPerson",
+        search_token.c.param == param,
+        search_token.c.system == system,
+        search_token.c.code == code,
+    )
