@@ -65,6 +65,7 @@ def test_backend_services_login_with_the_default_launch_scope_and_read(
 
     read = CarePlan.read(plan.json()["id"], smart.server)
     assert read.subject.reference == f"Patient/{pid}"
-    found = CarePlan.where(struct={"subject": f"Patient/{pid}"}).perform_resources(smart.server)
+    search = CarePlan.where(struct={"subject": f"Patient/{pid}"})
+    found = list(search.perform_resources_iter(smart.server))
     assert [p.id for p in found] == [read.id]
     assert Patient.read(pid, smart.server).id == pid
