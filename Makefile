@@ -26,11 +26,15 @@ run: $(STAMP)
 	$(BIN)/esp-careplans load --demo --if-empty
 	$(BIN)/esp-careplans serve
 
-## Debian's chromium for the browser tests (no browser download is possible or needed).
+## Debian's chromium for the browser tests (no browser download is possible or needed), and
+## node/npm for the fhirclient.js test app (tests/smart/app, installed with `npm ci` by the test).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian nodejs and npm for the fhirclient.js test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 
 ## Set up and run the whole suite on SQLite and PostgreSQL, plus lint, types and layering.
 test: $(STAMP) browser

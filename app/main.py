@@ -21,6 +21,7 @@ from app.api.middleware import RequestContextMiddleware
 from app.api.openapi_schemas import component_schemas
 from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
+from app.auth.launch import Citizen
 from app.auth.service import AuthService, build_auth_service
 from app.fhir.capability import capability_statement
 from app.fhir.profiles import ProfileCatalog
@@ -31,6 +32,7 @@ from app.interactions.context import RequestContext
 from app.interactions.service import FhirService, ServiceLimits
 from app.logging_setup import configure_logging
 from app.portal import portal_router, portal_static
+from app.portal.personas import personas as portal_personas
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
 from app.storage.repository import SearchLimits
@@ -89,6 +91,11 @@ def build_service(settings: Settings, registries: ExternalRegistries | None = No
     )
 
 
+def login_citizens() -> tuple[Citizen, ...]:
+    """The demo citizens on the dev issuer's sign-in page: the portal's persona list."""
+    return tuple(Citizen(p.key, p.name, p.cpr, p.description) for p in portal_personas())
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -98,7 +105,9 @@ def create_app(
     settings = settings or get_settings()
     http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
     service = build_service(settings, registries or external_registries(settings, http))
-    auth_service = auth or build_auth_service(settings)
+    auth_service = auth or build_auth_service(
+        settings, engine=service.storage.engine, citizens=login_citizens()
+    )
 
     @cache
     def capability() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """HTTP endpoints of the authorization side and the `authenticate` dependency.
 
 Translation only: the logic lives in `app.auth` (docs/authorization.md).
-- POST /auth/token: SMART Backend Services token endpoint (RFC 6749 §4.4, RFC 7523)
+- GET|POST /auth/authorize: SMART App Launch authorization endpoint and sign-in pages
+- POST /auth/token: client_credentials (RFC 7523), authorization_code and refresh_token
 - POST /auth/dev-token: persona tokens, development only (404 otherwise)
 - GET  /auth/jwks.json: the dev issuer's public keys (RFC 7517 §5)
 - GET  /fhir/.well-known/smart-configuration: SMART App Launch v2 discovery
@@ -15,6 +16,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.access.principal import Principal
+from app.api.authorize_pages import error_page, render_outcome
+from app.auth.app_launch import REQUEST_FIELD, AppLaunch
 from app.auth.oauth import NO_STORE, OAuthError
 from app.auth.service import AuthService
 from app.fhir.outcome import not_found
@@ -33,6 +36,13 @@ def auth_service(request: Request) -> AuthService:
 async def authenticate(request: Request) -> Principal:
     """FastAPI dependency: the request's bearer token as a Principal (401/503 FhirError)."""
     return await auth_service(request).authenticate(request.headers.get("authorization"))
+
+
+def _launch(request: Request) -> AppLaunch:
+    issuer = auth_service(request).dev_issuer
+    if issuer is None or issuer.launch is None:
+        raise HTTPException(404)
+    return issuer.launch
 
 
 def _oauth(body: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -60,9 +70,30 @@ def make_router(*, auth_path: str = "/auth", fhir_path: str = "/fhir") -> APIRou
         if len(items) != len(form.multi_items()):
             return _oauth_error(OAuthError("invalid_request", "file parameters are not allowed"))
         try:
-            return _oauth(issuer.client_credentials(items))
+            return _oauth(await issuer.token(items))
         except OAuthError as exc:
             return _oauth_error(exc)
+
+    @router.get(f"{auth_path}/authorize")
+    async def authorize(request: Request) -> Response:
+        launch = _launch(request)
+        outcome = await launch.authorize(request.query_params.multi_items())
+        return render_outcome(request, outcome, launch.authorization_url)
+
+    @router.post(f"{auth_path}/authorize")
+    async def authorize_post(request: Request) -> Response:
+        """SMART `authorize-post`, and the sign-in pages' forms."""
+        launch = _launch(request)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != FORM:
+            return error_page(request, "invalid_request", f"send {FORM}")
+        form = await request.form()
+        items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        if REQUEST_FIELD in form:
+            outcome = await launch.authorize((), dict(items))
+        else:
+            outcome = await launch.authorize(items)
+        return render_outcome(request, outcome, launch.authorization_url)
 
     @router.post(f"{auth_path}/dev-token")
     async def dev_token(request: Request) -> Response:

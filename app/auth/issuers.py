@@ -1,7 +1,8 @@
 """Trusted token issuers from `ESP_TRUSTED_ISSUERS` (docs/authorization.md#trusted-issuers).
 
 A JSON list of `{"issuer": ..., "jwks_uri": ...}` or `{"issuer": ..., "jwks_file": ...}`,
-optionally with `token_endpoint` (advertised in .well-known/smart-configuration).
+optionally with `token_endpoint` and `authorization_endpoint` (advertised in
+.well-known/smart-configuration when the development issuer is off).
 A token's `iss` must equal one `issuer` exactly (RFC 7519 §4.1.1).
 """
 
@@ -17,7 +18,7 @@ import httpx
 from app.auth.errors import ConfigError
 from app.auth.jwks import FileJwks, HttpJwks, JwksSource
 
-_FIELDS = frozenset({"issuer", "jwks_uri", "jwks_file", "token_endpoint"})
+_FIELDS = frozenset({"issuer", "jwks_uri", "jwks_file", "token_endpoint", "authorization_endpoint"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,8 @@ class IssuerConfig:
     jwks_uri: str | None = None
     jwks_file: Path | None = None
     token_endpoint: str | None = None
+    # A production IdP's SMART App Launch endpoint (docs/authorization.md#production-idp).
+    authorization_endpoint: str | None = None
 
 
 def parse_trusted_issuers(text: str, *, allow_http: bool = False) -> list[IssuerConfig]:
@@ -59,9 +62,16 @@ def parse_trusted_issuers(text: str, *, allow_http: bool = False) -> list[Issuer
         token_endpoint = entry.get("token_endpoint")
         if token_endpoint is not None:
             _check_url(f"{where}.token_endpoint", token_endpoint, allow_http)
+        authorize = entry.get("authorization_endpoint")
+        if authorize is not None:
+            _check_url(f"{where}.authorization_endpoint", authorize, allow_http)
+            if token_endpoint is None:
+                raise ConfigError(f"{where}: an authorization_endpoint needs a token_endpoint")
         if any(c.issuer == issuer for c in configs):
             raise ConfigError(f"{where}: issuer {issuer!r} is listed twice")
-        configs.append(IssuerConfig(issuer, uri, Path(file) if file else None, token_endpoint))
+        configs.append(
+            IssuerConfig(issuer, uri, Path(file) if file else None, token_endpoint, authorize)
+        )
     return configs
 
 

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.access.principal import Principal
 from app.auth.bearer import bearer_token
@@ -21,6 +23,7 @@ from app.auth.discovery import DEFAULT_SCOPES_SUPPORTED, capability_security, sm
 from app.auth.errors import ConfigError
 from app.auth.issuers import IssuerConfig, jwks_sources, parse_trusted_issuers
 from app.auth.keys import DEFAULT_KEY_PATH, load_or_create_signing_key
+from app.auth.launch import Citizen
 from app.auth.tokens import TokenValidator
 from app.settings import Settings
 
@@ -54,27 +57,34 @@ class AuthService:
             return self.dev_issuer.token_url
         return self.discovery_issuer.token_endpoint if self.discovery_issuer else None
 
+    @property
+    def authorization_endpoint(self) -> str | None:
+        """The SMART App Launch authorize URL: ours (dev, with a database) or the IdP's."""
+        if self.dev_issuer is not None:
+            launch = self.dev_issuer.launch
+            return launch.authorization_url if launch is not None else None
+        return self.discovery_issuer.authorization_endpoint if self.discovery_issuer else None
+
     def smart_configuration(self) -> dict[str, Any] | None:
         """The SMART discovery document, or None when no token endpoint is known."""
+        jwks_uri: str | None
         if self.dev_issuer is not None:
-            return smart_configuration(
-                issuer=self.dev_issuer.issuer,
-                token_endpoint=self.dev_issuer.token_url,
-                jwks_uri=self.dev_issuer.jwks_url,
-                scopes_supported=self.scopes_supported,
-            )
-        if self.discovery_issuer is not None and self.discovery_issuer.token_endpoint:
-            return smart_configuration(
-                issuer=self.discovery_issuer.issuer,
-                token_endpoint=self.discovery_issuer.token_endpoint,
-                jwks_uri=self.discovery_issuer.jwks_uri,
-                scopes_supported=self.scopes_supported,
-            )
-        return None
+            issuer, jwks_uri = self.dev_issuer.issuer, self.dev_issuer.jwks_url
+        elif self.discovery_issuer is not None and self.discovery_issuer.token_endpoint:
+            issuer, jwks_uri = self.discovery_issuer.issuer, self.discovery_issuer.jwks_uri
+        else:
+            return None
+        return smart_configuration(
+            issuer=issuer,
+            token_endpoint=self.token_endpoint or "",
+            jwks_uri=jwks_uri,
+            scopes_supported=self.scopes_supported,
+            authorization_endpoint=self.authorization_endpoint,
+        )
 
     def capability_security(self) -> dict[str, Any]:
         """CapabilityStatement.rest.security for the generated CapabilityStatement."""
-        return capability_security(self.token_endpoint)
+        return capability_security(self.token_endpoint, self.authorization_endpoint)
 
     async def aclose(self) -> None:
         if self.http_client is not None:
@@ -100,8 +110,14 @@ def build_auth_service(
     *,
     http_client: httpx.AsyncClient | None = None,
     dev_key_path: Path = DEFAULT_KEY_PATH,
+    engine: AsyncEngine | None = None,
+    citizens: Sequence[Citizen] = (),
 ) -> AuthService:
-    """Build the AuthService from settings (call in the app lifespan; `aclose()` on shutdown)."""
+    """Build the AuthService from settings (call in the app lifespan; `aclose()` on shutdown).
+
+    With the service's database `engine`, the dev issuer also runs the SMART App Launch
+    (authorize endpoint, login page listing `citizens`, code and refresh grants).
+    """
     check_startup(settings)
     configs = parse_trusted_issuers(
         settings.trusted_issuers, allow_http=settings.env == "development"
@@ -117,6 +133,8 @@ def build_auth_service(
             settings.base_url,
             load_or_create_signing_key(dev_key_path),
             ClientRegistry.load(settings.clients_file),
+            engine=engine,
+            citizens=citizens,
         )
         if dev_issuer.issuer in sources:
             raise ConfigError(

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from app.fhir.names import display_name
 from app.portal.fhir_client import FhirClient, FhirRefusal
 from app.portal.tokens import ChildTokens, TokenUnavailable
 
@@ -23,10 +24,7 @@ OVER_15 = "child-15-or-over-sundhedsloven-39a"
 
 
 def patient_name(patient: dict[str, Any]) -> str:
-    names = patient.get("name") or [{}]
-    name = next((n for n in names if n.get("use") == "official"), names[0])
-    given = [str(g) for g in name.get("given", [])]
-    return " ".join([*given, str(name.get("family", ""))]).strip() or "Ukendt navn"
+    return display_name(patient) or "Ukendt navn"
 
 
 async def discover(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -251,6 +252,24 @@ service_setting = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Authorization codes and refresh tokens of the development issuer (app/auth/grants.py),
+# shared by every worker process. Only a SHA-256 of each token is stored.
+oauth_grant = Table(
+    "oauth_grant",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # code | refresh
+    # Every code and refresh token of one authorization shares a family: a replayed
+    # code or refresh token revokes the whole family (RFC 9700 §2.2.2, §4.14.2).
+    Column("family", String(64), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Index("ix_oauth_grant_family", "family"),
+    Index("ix_oauth_grant_expires_at", "expires_at"),
 )
 
 INDEX_TABLES = {

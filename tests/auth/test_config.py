@@ -11,6 +11,7 @@ import pytest
 from app.auth.clients import ClientRegistry
 from app.auth.errors import ConfigError
 from app.auth.issuers import parse_trusted_issuers
+from tests.support.smart import app_registration
 from tests.support.tokens import BackendClient, clients_document, signing_key
 
 
@@ -108,3 +109,76 @@ def test_unreadable_clients_file(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError):
         ClientRegistry.load(tmp_path / "bad.json")
+
+
+CALLBACK = "http://127.0.0.1:9999/cb"
+
+
+def _app(**changes: Any) -> dict[str, Any]:
+    entry = app_registration("app", [CALLBACK])
+    entry.update(changes)
+    return {"clients": [{k: v for k, v in entry.items() if v is not None}]}
+
+
+def test_app_registrations() -> None:
+    public, confidential = ClientRegistry.from_document(
+        {
+            "clients": [
+                app_registration("web", [CALLBACK, "https://app.example.dk/cb"]),
+                app_registration("server", [CALLBACK], key=signing_key("ES384", "client:s")),
+            ]
+        }
+    )
+    assert public.is_app and public.is_public and public.redirect_uris[1].startswith("https")
+    assert confidential.is_app and not confidential.is_public and len(confidential.keys.keys)
+    assert public.org == {} and public.user_type == "citizen"
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (_app(redirect_uris=[]), "redirect_uris"),
+        (_app(redirect_uris=None), "redirect_uris"),
+        (_app(redirect_uris=["/relative"]), "absolute"),
+        (_app(redirect_uris=[CALLBACK + "#frag"]), "fragment"),
+        (_app(redirect_uris=["http://app.example.dk/cb"]), "https"),
+        (_app(token_endpoint_auth_method=None), "token_endpoint_auth_method"),
+        (_app(token_endpoint_auth_method="client_secret_basic"), "token_endpoint_auth_method"),
+        (_app(token_endpoint_auth_method="private_key_jwt"), "jwks"),
+        (_app(jwks={"keys": []}), "no jwks"),
+        (_app(scope="system/*.rs"), "patient/"),
+        (_app(scope="launch patient/*.rs"), "patient/"),  # no EHR launch here
+        (_app(scope="patient/*.sr"), "patient/"),
+        (_app(dk_org_sor="100000000000001"), "backend"),
+        (_app(user_type="citizen"), "backend"),
+        (_app(grant_types=["authorization_code", "client_credentials"]), "grant_types"),
+        (_app(grant_types=["refresh_token"]), "grant_types"),
+        (_app(grant_types="authorization_code"), "grant_types"),
+        (_with(redirect_uris=[CALLBACK]), "redirect_uris"),
+        (_with(scope="system/*.rs openid"), "system/"),
+    ],
+)
+def test_bad_app_registrations_stop_startup(document: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ClientRegistry.from_document(document)
+
+
+def test_a_trusted_issuer_may_name_its_authorization_endpoint() -> None:
+    (config,) = parse_trusted_issuers(
+        json.dumps(
+            [
+                {
+                    "issuer": "https://idp.example.dk",
+                    "jwks_uri": "https://idp.example.dk/jwks",
+                    "token_endpoint": "https://idp.example.dk/token",
+                    "authorization_endpoint": "https://idp.example.dk/authorize",
+                }
+            ]
+        )
+    )
+    assert config.authorization_endpoint == "https://idp.example.dk/authorize"
+    without_token = [
+        {"issuer": "https://i", "jwks_uri": "https://i/j", "authorization_endpoint": "https://i/a"}
+    ]
+    with pytest.raises(ConfigError, match="token_endpoint"):
+        parse_trusted_issuers(json.dumps(without_token))

@@ -296,3 +296,25 @@ def test_production_discovery_advertises_the_external_issuer(tmp_path: Path) -> 
     assert service.capability_security()["extension"][0]["extension"][0]["valueUri"] == (
         "https://login.example.dk/token"
     )
+
+
+def test_production_discovery_advertises_the_idps_launch(tmp_path: Path) -> None:
+    """A production IdP that runs the SMART launch (docs/authorization.md) is advertised."""
+    trusted = json.dumps(
+        [
+            {
+                "issuer": "https://login.example.dk",
+                "jwks_uri": "https://login.example.dk/jwks",
+                "token_endpoint": "https://login.example.dk/token",
+                "authorization_endpoint": "https://login.example.dk/authorize",
+            }
+        ]
+    )
+    service = build_auth_service(settings(env="production", trusted_issuers=trusted))
+    config = service.smart_configuration()
+    assert config is not None
+    assert config["authorization_endpoint"] == "https://login.example.dk/authorize"
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert "launch-standalone" in config["capabilities"]
+    uris = service.capability_security()["extension"][0]["extension"]
+    assert {"url": "authorize", "valueUri": "https://login.example.dk/authorize"} in uris

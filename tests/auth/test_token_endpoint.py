@@ -241,26 +241,54 @@ async def test_malformed_requests(
     [
         "system/*.cruds",  # wider than registered
         "system/Condition.rs",  # another type
-        "system/CarePlan.rs system/Observation.rs",  # one refused refuses all
         "user/CarePlan.rs",  # another context
         "system/CarePlan.sr",  # invalid syntax
-        "",  # SMART: scope is required
-        "   ",
+        "launch/patient openid profile",  # nothing a backend client can have
     ],
 )
-async def test_scope_not_allowed_is_invalid_scope(
+async def test_scope_nothing_can_be_granted_is_invalid_scope(
     dev_service: AuthService, backend: BackendClient, scope: str
 ) -> None:
     response = await post_token(dev_service, backend.token_form(TOKEN_URL, scope))
     assert_oauth_error(response, 400, "invalid_scope")
 
 
-async def test_missing_scope_is_invalid_scope(
-    dev_service: AuthService, backend: BackendClient
+@pytest.mark.parametrize("scope", [None, "", "   "])
+async def test_omitted_scope_grants_the_registered_scopes(
+    dev_service: AuthService, backend: BackendClient, scope: str | None
 ) -> None:
+    """RFC 6749 §3.3: without a scope the server uses its pre-defined default."""
     form = backend.token_form(TOKEN_URL)
     del form["scope"]
-    assert_oauth_error(await post_token(dev_service, form), 400, "invalid_scope")
+    if scope is not None:
+        form["scope"] = scope
+    response = await post_token(dev_service, form)
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "system/CarePlan.cruds system/Patient.rs"
+    principal = await dev_service.authenticate(f"Bearer {response.json()['access_token']}")
+    assert principal.scopes.allows("CarePlan", "delete")
+
+
+@pytest.mark.parametrize(
+    ("requested", "granted"),
+    [
+        # The Python fhirclient adds launch/patient to whatever it asks for.
+        ("launch/patient system/CarePlan.rs", "system/CarePlan.rs"),
+        ("system/CarePlan.rs system/Observation.rs", "system/CarePlan.rs"),
+        ("system/*.cruds system/Patient.rs", "system/Patient.rs"),
+        ("system/CarePlan.sr system/Patient.r openid", "system/Patient.r"),
+    ],
+)
+async def test_scopes_the_client_may_not_have_are_dropped_from_the_grant(
+    dev_service: AuthService, backend: BackendClient, requested: str, granted: str
+) -> None:
+    """RFC 6749 §3.3: the server may grant less than requested, and says what it granted."""
+    response = await post_token(dev_service, backend.token_form(TOKEN_URL, requested))
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == granted
+    principal = await dev_service.authenticate(f"Bearer {response.json()['access_token']}")
+    assert str(principal.scopes) == granted
+    assert not principal.scopes.allows("Observation", "read")
 
 
 async def test_repeated_parameter_is_invalid_request(
