@@ -30,6 +30,7 @@ from app.auth.clients import ClientRegistry, RegisteredClient
 from app.auth.grants import OFFLINE_LIFETIME, ONLINE_LIFETIME, Grant, GrantStore
 from app.auth.launch import Citizen, LaunchSubject, launch_subjects
 from app.auth.oauth import OAuthError, token_response
+from app.storage.access_facts import read_facts
 
 # Fields of the login pages' forms (the authorization request travels along and is
 # checked again on every step: nothing of it is trusted from the form).
@@ -93,13 +94,21 @@ class AppLaunch:
         engine: AsyncEngine,
         citizens: Sequence[Citizen],
         *,
+        custody_authorities: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.signer = signer
         self.engine = engine
         self.citizens = tuple(citizens)
+        self.custody_authorities = custody_authorities
         self.grants = GrantStore(engine, clock)
         self._clock = clock
+
+    async def _subjects(self, acting_cpr: str) -> list[LaunchSubject]:
+        async with read_facts(self.engine) as facts:
+            return await launch_subjects(
+                facts, acting_cpr, today_in_copenhagen(), self.custody_authorities
+            )
 
     @property
     def authorization_url(self) -> str:
@@ -130,8 +139,7 @@ class AppLaunch:
         citizen = next((c for c in self.citizens if c.key == step.get(PERSONA_FIELD)), None)
         if citizen is None:
             return LoginPage(request, self.citizens)
-        async with self.engine.connect() as conn:
-            subjects = await launch_subjects(conn, citizen.cpr, today_in_copenhagen())
+        subjects = await self._subjects(citizen.cpr)
         chosen = step.get(SUBJECT_FIELD)
         if chosen is None:
             if len(subjects) == 1 and subjects[0].relation == "self":
@@ -201,8 +209,7 @@ class AppLaunch:
                 raise OAuthError(
                     "invalid_scope", "a refresh can only narrow the scopes of the grant"
                 )
-        async with self.engine.connect() as conn:
-            subjects = await launch_subjects(conn, grant.acting_cpr, today_in_copenhagen())
+        subjects = await self._subjects(grant.acting_cpr)
         if not any(
             s.citizen_cpr == grant.citizen_cpr and s.relation == grant.relation for s in subjects
         ):  # e.g. the child turned 15 or custody ended: the grant ends (sundhedsloven §39a)

@@ -71,6 +71,7 @@ class DevIssuer:
         clock: Callable[[], float] = time.time,
         engine: AsyncEngine | None = None,
         citizens: Sequence[Citizen] = (),
+        custody_authorities: frozenset[str] = frozenset(),
     ) -> None:
         if not MIN_LIFETIME <= access_token_lifetime <= MAX_LIFETIME:
             raise ValueError(f"access_token_lifetime must be {MIN_LIFETIME}..{MAX_LIFETIME} s")
@@ -92,7 +93,11 @@ class DevIssuer:
             clients, self.token_url, replay=replay, clock=clock
         )
         # The authorization code flow needs the database (custody facts, codes, refresh tokens).
-        self.launch = AppLaunch(self, engine, citizens, clock=clock) if engine else None
+        self.launch = (
+            AppLaunch(self, engine, citizens, custody_authorities=custody_authorities, clock=clock)
+            if engine
+            else None
+        )
 
     def public_jwks(self) -> dict[str, Any]:
         """The public JWKS served at /auth/jwks.json (RFC 7517 §5)."""

@@ -1,9 +1,9 @@
 """Whom a citizen's SMART launch can be for: themself, or a child whose custody is verified.
 
 The child picker offers only children for whom `app.access.custody.decide_custody`
-allows access today with the same facts the access rules read for a request
-(PARAUTH RelatedPersons; sundhedsloven §39a: under 15, or §39b continued). The access
-rules still decide every request the token is used for.
+allows access today with the same facts the access rules read for a request (PARAUTH
+RelatedPersons written by a custody authority; sundhedsloven §39a: under 15, or §39b
+continued). The access rules still decide every request the token is used for.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.access.age import age_on, birth_date_from_cpr
 from app.access.custody import decide_custody
 from app.fhir.names import display_name
-from app.storage.access_facts import patients_with_cpr
-from app.storage.custody_facts import ChildCandidate, children_in_custody
+from app.storage.access_facts import AccessFacts, ChildCandidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +43,14 @@ class LaunchSubject:
 
 
 async def launch_subjects(
-    conn: AsyncConnection, acting_cpr: str, today: date
+    facts: AccessFacts, acting_cpr: str, today: date, custody_authorities: frozenset[str]
 ) -> list[LaunchSubject]:
     """The citizen themself (if known here), then each child in verified custody."""
     subjects: list[LaunchSubject] = []
-    own = await patients_with_cpr(conn, acting_cpr)
-    if own:
-        pid, patient = own[0]
+    own = await facts.patient_for_cpr(acting_cpr)
+    patient = await facts.patient(own[1]) if own else None
+    if own and patient is not None:
+        pid = own[1]
         subjects.append(
             LaunchSubject(
                 acting_cpr,
@@ -63,7 +61,7 @@ async def launch_subjects(
                 _age(patient, acting_cpr, today),
             )
         )
-    for candidate in await children_in_custody(conn, acting_cpr):
+    for candidate in await facts.children_in_custody(acting_cpr, custody_authorities):
         subject = _child_subject(candidate, acting_cpr, today)
         if subject is not None:
             subjects.append(subject)

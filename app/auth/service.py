@@ -135,6 +135,7 @@ def build_auth_service(
             ClientRegistry.load(settings.clients_file),
             engine=engine,
             citizens=citizens,
+            custody_authorities=settings.custody_authority_sors,
         )
         if dev_issuer.issuer in sources:
             raise ConfigError(

@@ -7,12 +7,14 @@ custody authority, recorded treatment relations), never resource search or conte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, false, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Select, and_, false, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.access.custody import CUSTODY_CODE, RELATIONSHIP_SYSTEM, Child
 from app.fhir.profiles.canonical import CPR_SYSTEM
@@ -89,11 +91,76 @@ async def patient_for_cpr(conn: AsyncConnection, cpr: str) -> tuple[int, str] | 
     return None if row is None else (int(row.pk), str(row.res_id))
 
 
+@dataclass(frozen=True, slots=True)
+class ChildCandidate:
+    """A child named by a custody record carrying the parent's CPR number."""
+
+    cpr: str
+    child: Child
+    patient: dict[str, Any]  # the child's Patient record, for the name
+    # The child's PARAUTH records written by a custody authority: what decide_custody reads.
+    related_persons: tuple[dict[str, Any], ...]
+
+
+def _related_persons_with(param: str, system: str, code: str) -> Select[tuple[int]]:
+    return select(search_token.c.res_pk).where(
+        search_token.c.res_type == "RelatedPerson",
+        search_token.c.param == param,
+        search_token.c.system == system,
+        search_token.c.code == code,
+    )
+
+
 class AccessFacts:
     """The fact queries of policy building, over the request's transaction."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+
+    async def patient(self, patient_id: str) -> dict[str, Any] | None:
+        """The current content of one Patient (a sign-in's own record, for its name)."""
+        query = current_versions(resource.c.res_type == "Patient", resource.c.res_id == patient_id)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else dict(row.content)
+
+    async def children_in_custody(
+        self, parent_cpr: str, custody_authorities: Iterable[str]
+    ) -> list[ChildCandidate]:
+        """Children of custody records written by a custody authority with `parent_cpr`,
+        ordered by CPR number: the candidates of a SMART launch's child picker (whether
+        custody holds today is for `decide_custody`)."""
+        authorities = sorted(set(custody_authorities))
+        if not authorities:
+            return []
+        parents = select(resource.c.pk).where(
+            resource.c.res_type == "RelatedPerson",
+            resource.c.deleted == false(),
+            resource.c.author_sor.in_(authorities),
+            resource.c.pk.in_(_related_persons_with("identifier", CPR_SYSTEM, parent_cpr)),
+            resource.c.pk.in_(
+                _related_persons_with("relationship", RELATIONSHIP_SYSTEM, CUSTODY_CODE)
+            ),
+        )
+        rows = await self._conn.execute(
+            select(search_reference.c.target_id)
+            .where(
+                search_reference.c.res_pk.in_(parents),
+                search_reference.c.res_type == "RelatedPerson",
+                search_reference.c.param == "patient",
+                search_reference.c.target_type == "Patient",
+            )
+            .distinct()
+        )
+        patient_ids = [str(row[0]) for row in rows.all()]
+        candidates = []
+        for cpr in sorted(set((await self.cprs_of_patients(patient_ids)).values())):
+            child = await self.child(cpr)
+            patient = await self.patient(child.patient_ids[0]) if child.patient_ids else None
+            if patient is None:
+                continue
+            records = await self.custody_records(child.patient_ids, authorities)
+            candidates.append(ChildCandidate(cpr, child, patient, tuple(records)))
+        return candidates
 
     async def patient_for_cpr(self, cpr: str) -> tuple[int, str] | None:
         return await patient_for_cpr(self._conn, cpr)
@@ -125,12 +192,7 @@ class AccessFacts:
             search_reference.c.target_type == "Patient",
             search_reference.c.target_id.in_(ids),
         )
-        parauth = select(search_token.c.res_pk).where(
-            search_token.c.res_type == "RelatedPerson",
-            search_token.c.param == "relationship",
-            search_token.c.code == CUSTODY_CODE,
-            search_token.c.system == RELATIONSHIP_SYSTEM,
-        )
+        parauth = _related_persons_with("relationship", RELATIONSHIP_SYSTEM, CUSTODY_CODE)
         rows = await self._conn.execute(
             current_versions(
                 resource.c.res_type == "RelatedPerson",
@@ -171,3 +233,11 @@ class AccessFacts:
     async def cprs_of_patients(self, patient_ids: Iterable[str]) -> dict[str, str]:
         """CPR number of each Patient id that carries one."""
         return await identifiers_of(self._conn, "Patient", patient_ids, CPR_SYSTEM)
+
+
+@asynccontextmanager
+async def read_facts(engine: AsyncEngine) -> AsyncIterator[AccessFacts]:
+    """AccessFacts in a transaction of their own, for deciding whom a sign-in may act for
+    (the SMART launch) outside any FHIR request."""
+    async with engine.connect() as conn, conn.begin():
+        yield AccessFacts(conn)

@@ -22,15 +22,23 @@ from app.auth.dev_issuer import DevIssuer
 from app.auth.launch import Citizen
 from app.auth.service import AuthService
 from app.auth.tokens import TokenValidator
+from app.loader import LOADER
 from app.main import create_app
 from app.settings import Settings
 from app.storage.engine import create_engine_async
-from tests.access.world import ANDERS_JENSEN, EINER, load_world
+from tests.access.world import (
+    ANDERS_JENSEN,
+    EINER,
+    REGISTRY_SOR,
+    RELATIONSHIP,
+    Writes,
+    load_world,
+    load_writes,
+)
 from tests.auth.app import make_app
 from tests.support.databases import truncate_all
 from tests.support.smart import app_registration, button_values, hidden_field, pkce
 from tests.support.tokens import (
-    HOSPITAL_SOR,
     KIRSTEN_BERGGREN,
     BackendClient,
     TokenFactory,
@@ -67,7 +75,12 @@ def dev(settings: Settings) -> Iterator[DevIssuer]:
     )
     engine = create_engine_async(settings.database_url)
     yield DevIssuer(
-        BASE, signing_key("ES384", "dev-issuer"), registry, engine=engine, citizens=CITIZENS
+        BASE,
+        signing_key("ES384", "dev-issuer"),
+        registry,
+        engine=engine,
+        citizens=CITIZENS,
+        custody_authorities=settings.custody_authority_sors,
     )
 
 
@@ -276,6 +289,24 @@ def test_a_father_without_custody_is_offered_no_child(client: TestClient) -> Non
     assert picker.status_code == 200
     assert button_values(picker.text, "subject") == []
     assert "ingen journal" in picker.text
+    assert "location" not in launch.choose("anders", "lars").headers
+
+
+def test_a_custody_record_not_written_by_the_custody_authority_offers_no_child(
+    client: TestClient, settings: Settings
+) -> None:
+    # An operator-loaded PARAUTH for Anders over Lars: not the CPR registry's, so it is not
+    # custody (sundhedsloven §39a; docs/authorization.md) and the picker offers nobody.
+    forged = {
+        "resourceType": "RelatedPerson",
+        "id": "anders-parauth",
+        "patient": {"reference": "Patient/lars"},
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": ANDERS_JENSEN}],
+        "relationship": [{"coding": [{"system": RELATIONSHIP, "code": "PARAUTH"}]}],
+    }
+    load_writes(settings, Writes(LOADER, [forged]))
+    launch = Launch(client)
+    assert button_values(launch.sign_in("anders").text, "subject") == []
     assert "location" not in launch.choose("anders", "lars").headers
 
 
@@ -542,8 +573,8 @@ def test_refresh_ends_when_custody_is_no_longer_verified(
 ) -> None:
     launch = Launch(client)
     first = launch.exchange(launch.code(launch.choose("kirsten", "lars"))).json()
-    hospital = bearer(tokens.system(sor=HOSPITAL_SOR, scopes="system/*.cruds"))
-    deleted = client.delete("/fhir/RelatedPerson/kirsten-lars", headers=hospital)
+    registry = bearer(tokens.system(sor=REGISTRY_SOR, scopes="system/*.cruds"))
+    deleted = client.delete("/fhir/RelatedPerson/kirsten-lars", headers=registry)
     assert deleted.status_code in (200, 204), deleted.text
     answer = refresh(client, first["refresh_token"])
     assert answer.json()["error"] == "invalid_grant"
