@@ -22,6 +22,7 @@ from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
 from app.auth.service import AuthService, build_auth_service
 from app.fhir.capability import capability_statement
+from app.fhir.primitives import check_storable
 from app.fhir.profiles import ProfileCatalog
 from app.integrations.registries import HttpCustodyRegistry, HttpTreatmentRelationService
 from app.interactions.access_setup import ExternalRegistries
@@ -149,7 +150,11 @@ def create_app(
 
 def _override_reason(header: str | None) -> str | None:
     """X-Consent-Override: the reason, percent-encoded UTF-8 (HTTP headers are ASCII)."""
-    return unquote(header) if header else None
+    if not header:
+        return None
+    reason = unquote(header)
+    check_storable(reason, "X-Consent-Override", "The X-Consent-Override reason")
+    return reason
 
 
 # The FHIR paths that need no token (SMART App Launch discovery, R4 capabilities).

@@ -19,6 +19,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ValidationError
 
+from app.fhir.json_limits import string_issue
 from app.fhir.outcome import FhirError, Issue, error
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -223,6 +224,10 @@ def validate_resource(data: Any, expected_type: str | None = None) -> list[Issue
     model = get_model_class(resource_type)
     if model is None:
         return [error("not-supported", f"Unknown resource type '{resource_type}'", "resourceType")]
+    # The models accept control characters and NUL, which PostgreSQL cannot even store.
+    bad_string = string_issue(data)
+    if bad_string is not None:
+        return [bad_string]
     if "id" in data and not (isinstance(data["id"], str) and is_valid_id(data["id"])):
         return [
             error("value", "id must be 1-64 characters of A-Z a-z 0-9 - .", f"{resource_type}.id")

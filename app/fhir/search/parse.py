@@ -15,6 +15,7 @@ from typing import cast
 import orjson
 
 from app.fhir.outcome import FhirError, Issue, bad_request, warning
+from app.fhir.primitives import check_storable, parse_count
 from app.fhir.search.model import (
     Chain,
     Criterion,
@@ -223,12 +224,6 @@ def _sort(value: str, types: tuple[str, ...]) -> tuple[SortKey, ...]:
     return tuple(keys)
 
 
-def _int(value: str, name: str) -> int:
-    if not value.isdigit():
-        raise bad_request(f"{name} must be a non-negative integer", name)
-    return int(value)
-
-
 def parse_search(
     resource_types: Sequence[str],
     params: Sequence[tuple[str, str]],
@@ -248,6 +243,8 @@ def parse_search(
     revincludes: list[Include] = []
     identity: list[tuple[str, str]] = []
     for name, value in params:
+        check_storable(name, name, "A search parameter name")
+        check_storable(value, name, f"The value of the search parameter '{name}'")
         if name in IGNORED:
             continue
         if name not in PRESENTATION:
@@ -256,7 +253,7 @@ def parse_search(
         if base == "_type":
             continue
         if base == "_count":
-            options["count"] = min(_int(value, name), max_count)
+            options["count"] = parse_count(value, name, max_count)
         elif base == "_total":
             if value not in ("none", "estimate", "accurate"):
                 raise bad_request("_total must be none, estimate or accurate", name)
