@@ -26,7 +26,8 @@ def response_media_type(request: Request) -> str:
     """The JSON flavour to answer with; 406 when the client accepts only something else."""
     fmt = request.query_params.get("_format")
     if fmt is not None:
-        fmt = fmt.strip().lower()
+        # An unencoded `+` arrives as a space: `application/fhir json` is `fhir+json`.
+        fmt = "+".join(fmt.lower().split())
         if fmt in _FORMAT_ALIASES:
             return _FORMAT_ALIASES[fmt]
         raise FhirError.of(

@@ -38,7 +38,18 @@ class FhirRequest:
 
     @property
     def lenient(self) -> bool:
-        return self.prefer_handling == "lenient"
+        """Unknown search parameters are ignored unless `Prefer: handling=strict`.
+
+        R4 search.html#errors: servers SHOULD ignore them by default; `handling=lenient`
+        asks for exactly that. Conditional interactions do not read this: they are strict.
+        """
+        return self.prefer_handling != "strict"
+
+    def without(self, names: tuple[str, ...]) -> FhirRequest:
+        """This request without the query parameters `names` (those a search ignored)."""
+        if not names:
+            return self
+        return replace(self, query=tuple((k, v) for k, v in self.query if k not in names))
 
     def param(self, name: str) -> str | None:
         for key, value in self.query:
