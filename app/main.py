@@ -14,13 +14,17 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
+from app.api.cors import CorsMiddleware
 from app.api.errors import install_error_handlers
 from app.api.fhir_routes import fhir_router
+from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi_schemas import component_schemas
+from app.api.response_headers import ResponseHeadersMiddleware
 from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
 from app.auth.service import AuthService, build_auth_service
+from app.deployment import check_deployment
 from app.fhir.capability import capability_statement
 from app.fhir.primitives import check_storable
 from app.fhir.profiles import ProfileCatalog
@@ -89,6 +93,7 @@ def create_app(
     registries: ExternalRegistries | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    check_deployment(settings)
     http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
     service = build_service(settings, registries or external_registries(settings, http))
     auth_service = auth or build_auth_service(settings)
@@ -123,10 +128,23 @@ def create_app(
         description="FHIR R4 (4.0.1) API for sharing Danish care plans. The FHIR base is /fhir.",
         lifespan=lifespan,
         redirect_slashes=False,
+        # Production hides the API explorer unless ESP_DOCS=true (the document is in the repo).
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.service = service
     app.state.settings = settings
     app.state.auth = auth_service
+    # Outermost last: request id → security headers → CORS → HEAD/OPTIONS → routes.
+    app.add_middleware(MethodsMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CorsMiddleware,
+            origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+        )
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
