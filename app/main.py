@@ -20,6 +20,7 @@ from app.api.fhir_routes import fhir_router
 from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi_schemas import component_schemas
+from app.api.rate_limit import RateLimiter, RateLimitMiddleware, RateLimits
 from app.api.response_headers import ResponseHeadersMiddleware
 from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
@@ -136,8 +137,14 @@ def create_app(
     app.state.service = service
     app.state.settings = settings
     app.state.auth = auth_service
-    # Outermost last: request id → security headers → CORS → HEAD/OPTIONS → routes.
+    # Outermost last: request id → security headers → CORS → rate limits → HEAD/OPTIONS.
     app.add_middleware(MethodsMiddleware)
+    limits = RateLimits(
+        settings.rate_limit_window_seconds, settings.token_rate_limit, settings.auth_failure_limit
+    )
+    if limits.enabled:
+        app.state.rate_limiter = RateLimiter(service.storage.engine, limits)
+        app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
     if settings.cors_origins:
         app.add_middleware(
             CorsMiddleware,

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     docs: bool | None = None  # /docs, /redoc, /openapi.json; None: on in development only
 
+    # Rate limits, shared by all nodes through the database (docs/authorization.md).
+    rate_limit_window_seconds: int = 60
+    token_rate_limit: int = 30  # token requests per client and per address per window; 0: off
+    auth_failure_limit: int = 100  # failed authentications per client and per address; 0: off
+
     # Profiles and terminology served read-only.
     profiles_dir: Path = Field(default=Path(__file__).resolve().parent.parent / "fhir_profiles")
 

@@ -34,7 +34,8 @@ class ConformanceResources:
 
     def search(self, req: FhirRequest, base_url: str) -> Result:
         matches = list(self._by_type.get(req.resource_type or "", {}).values())
-        ignored: list[Issue] = []
+        ignored: list[str] = []
+        notes: list[Issue] = []
         for name, value in req.query:
             if name in _CONTROL:
                 continue
@@ -44,7 +45,8 @@ class ConformanceResources:
                 unknown = f"Unknown search parameter '{name}' for {req.resource_type}"
                 if not req.lenient:
                     raise bad_request(unknown, name)
-                ignored.append(
+                ignored.append(name)
+                notes.append(
                     warning("not-supported", f"Ignored: {unknown}", name, "unknown-parameter")
                 )
                 continue
@@ -66,9 +68,9 @@ class ConformanceResources:
             for m in sorted(matches, key=lambda m: str(m["id"]))
         ]
         total = len(entries)
-        if ignored:
-            entries.append(outcome_entry(ignored))
-        used = req.without(tuple(str(i.expression[0]) for i in ignored))
+        if notes:
+            entries.append(outcome_entry(notes))
+        used = req.without(tuple(ignored))
         return Result(
             200,
             body=bundle(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -208,6 +209,18 @@ service_setting = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Fixed-window counters of the rate limits (token requests, failed authentications),
+# shared by all app nodes. `key` is a SHA-256 of the counter's kind and subject, so no
+# address or client id is stored in clear.
+rate_limit = Table(
+    "rate_limit",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limit_window_start", "window_start"),
 )
 
 INDEX_TABLES = {

@@ -126,6 +126,9 @@ def test_conformance_searches_follow_the_same_rule(client: TestClient) -> None:
     assert _self_query(default.json()) == {"name": ["EspPatient"]}
     strict = client.get("/fhir/StructureDefinition", params={"colour": "x"}, headers=STRICT)
     assert strict.status_code == 400
+    nameless = client.get("/fhir/StructureDefinition?=x")  # found by schemathesis: was a 500
+    assert nameless.status_code == 200
+    assert _self_query(nameless.json()) == {}
 
 
 def test_count_zero_is_summary_count(client: TestClient) -> None:
