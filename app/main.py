@@ -105,7 +105,8 @@ def create_app(
             base_url=settings.base_url,
             version=__version__,
             release_date=RELEASE_DATE,
-            security=auth_service.capability_security(),
+            # rest.security.cors: "Server adds CORS headers" (R4 capabilitystatement.html).
+            security={**auth_service.capability_security(), "cors": bool(settings.cors_origins)},
             supported_profiles=service.conformance.profiles_by_type(),
             operations=OPERATIONS,
         )

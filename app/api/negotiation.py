@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from app.fhir.outcome import FhirError
+from app.fhir.primitives import printable
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
@@ -33,7 +34,7 @@ def response_media_type(request: Request) -> str:
         raise FhirError.of(
             406,
             "not-supported",
-            f"_format={fmt} is not supported: this server speaks FHIR JSON only",
+            f"_format={printable(fmt)} is not supported: this server speaks FHIR JSON only",
             "_format",
         )
     accept = request.headers.get("accept")

@@ -143,6 +143,13 @@ def test_no_cors_headers_without_configured_origins(client: TestClient) -> None:
     assert "access-control-allow-origin" not in preflight.headers
 
 
+def test_the_capability_statement_says_whether_cors_is_on(
+    client: TestClient, cors: TestClient
+) -> None:
+    assert client.get("/fhir/metadata").json()["rest"][0]["security"]["cors"] is False
+    assert cors.get("/fhir/metadata").json()["rest"][0]["security"]["cors"] is True
+
+
 def test_preflight_from_an_allowed_origin(cors: TestClient) -> None:
     answer = TestClient(cors.app).options(
         "/fhir/Patient/1",
