@@ -50,18 +50,22 @@ class CorsMiddleware:
 
     def _common(self, origin: str) -> Headers:
         allowed = b"*" if self.any_origin else origin.encode("latin-1")
-        headers: Headers = [(b"access-control-allow-origin", allowed), (b"vary", b"Origin")]
+        headers: Headers = [(b"access-control-allow-origin", allowed)]
         if self.allow_credentials:
             headers.append((b"access-control-allow-credentials", b"true"))
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = header(scope, b"origin") if scope["type"] == "http" else None
-        if origin is None or not in_api(scope) or not self.allows(origin):
+        if scope["type"] != "http" or not in_api(scope):
             await self.app(scope, receive, send)
             return
+        origin = header(scope, b"origin")
+        if origin is None or not self.allows(origin):
+            # The answer differs by Origin: a shared cache must not hand it to another one.
+            await self.app(scope, receive, _vary_by_origin(send))
+            return
         if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
-            headers = [*self._common(origin), *_PREFLIGHT]
+            headers = [*self._common(origin), (b"vary", b"Origin"), *_PREFLIGHT]
             await send({"type": "http.response.start", "status": 204, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -72,4 +76,19 @@ class CorsMiddleware:
                 message = with_headers(message, extra, replace=True)
             await send(message)
 
-        await self.app(scope, receive, send_with_cors)
+        await self.app(scope, receive, _vary_by_origin(send_with_cors))
+
+
+def _vary_by_origin(send: Send) -> Send:
+    """`send` with `Origin` added to the response's Vary header (RFC 9110 §12.5.5)."""
+
+    async def varied(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            values = [v for k, v in headers if k.lower() == b"vary"]
+            merged = b", ".join([*values, b"Origin"]) if values else b"Origin"
+            headers = [(k, v) for k, v in headers if k.lower() != b"vary"] + [(b"vary", merged)]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return varied

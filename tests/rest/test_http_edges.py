@@ -182,6 +182,8 @@ def test_actual_requests_from_an_allowed_origin_expose_the_fhir_headers(cors: Te
     created = cors.post("/fhir/Patient", json=patient(), headers={**FHIR_JSON, "Origin": ORIGIN})
     assert created.status_code == 201
     assert created.headers["access-control-allow-origin"] == ORIGIN
+    assert created.headers["vary"] == "Origin"
+    assert cors.get("/fhir/metadata").headers["vary"] == "Origin"  # no Origin sent
     exposed = {h.strip() for h in created.headers["access-control-expose-headers"].split(",")}
     assert {"Location", "ETag", "Content-Location", "Last-Modified", "X-Request-Id"} <= exposed
     refused = TestClient(cors.app).get("/fhir/Patient", headers={"Origin": ORIGIN})
@@ -194,6 +196,7 @@ def test_other_origins_and_the_portal_get_no_cors_headers(cors: TestClient) -> N
     for origin in ("http://127.0.0.1:9999", "https://evil.example", "null"):
         answer = cors.get("/fhir/metadata", headers={"Origin": origin})
         assert "access-control-allow-origin" not in answer.headers, origin
+        assert answer.headers["vary"] == "Origin"  # caches keep answers per origin
         preflight = cors.options(
             "/fhir/Patient", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
         )
