@@ -71,45 +71,41 @@ class RateLimiter:
         self.limits = limits
         self.clock = clock
 
-    def _subjects(self, address: str, client: str | None) -> list[str]:
-        return [f"address:{address}", *([f"client:{client}"] if client else [])]
+    async def _over(
+        self, kind: str, subjects: list[str], limit: int, now: float, *, count: bool
+    ) -> list[Window]:
+        """The counters of `kind` over `limit`; with `count`, after counting this hit.
+
+        A hit is over when it is beyond the limit; a look (a token request checking
+        failures) when the limit is already reached.
+        """
+        if not limit:
+            return []
+        keys = [_key(kind, s) for s in subjects]
+        read = add_hits if count else current
+        windows = await read(self.engine, keys, now=now, window_seconds=self.limits.window_seconds)
+        return [w for w in windows if w.hits > limit or (not count and w.hits >= limit)]
 
     async def token_request(self, address: str, client: str | None) -> int | None:
         """Count a token request; the wait when it is over a limit."""
-        now, limits = self.clock(), self.limits
-        subjects = self._subjects(address, client)
-        over: list[Window] = []
-        if limits.auth_failures:
-            failures = await current(
-                self.engine,
-                [_key("auth-failure", s) for s in subjects],
-                now=now,
-                window_seconds=limits.window_seconds,
-            )
-            over += [w for w in failures if w.hits >= limits.auth_failures]
-        if limits.token_requests:
-            requests = await add_hits(
-                self.engine,
-                [_key("token", s) for s in subjects],
-                now=now,
-                window_seconds=limits.window_seconds,
-            )
-            over += [w for w in requests if w.hits > limits.token_requests]
+        now, subjects = self.clock(), _subjects(address, client)
+        over = await self._over(
+            "auth-failure", subjects, self.limits.auth_failures, now, count=False
+        ) + await self._over("token", subjects, self.limits.token_requests, now, count=True)
         return _retry_after(over, now) if over else None
 
     async def failed(self, address: str, client: str | None = None) -> int | None:
         """Count a failed authentication; the wait when it took a counter over the limit."""
-        now, limits = self.clock(), self.limits
-        if not limits.auth_failures:
-            return None
-        windows = await add_hits(
-            self.engine,
-            [_key("auth-failure", s) for s in self._subjects(address, client)],
-            now=now,
-            window_seconds=limits.window_seconds,
+        now = self.clock()
+        subjects = _subjects(address, client)
+        over = await self._over(
+            "auth-failure", subjects, self.limits.auth_failures, now, count=True
         )
-        over = [w for w in windows if w.hits > limits.auth_failures]
         return _retry_after(over, now) if over else None
+
+
+def _subjects(address: str, client: str | None) -> list[str]:
+    return [f"address:{address}", *([f"client:{client}"] if client else [])]
 
 
 def _address(scope: Scope) -> str:

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from tests.portal import data
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ensure_chromium
+from tests.support.browser import chromium, ensure_chromium
 from tests.support.databases import migrate
 from tests.support.servers import ROOT, RunningServer, running_server
 
 pytestmark = pytest.mark.slow
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = ROOT / "test-artifacts" / "portal"
 WIDTHS = {"desktop": 1280, "phone": 375}
@@ -48,11 +48,8 @@ def server(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    ensure_chromium()
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ensure_chromium
+from tests.support.browser import chromium, ensure_chromium
 from tests.support.databases import migrate
 from tests.support.resources import patient
 from tests.support.servers import RunningServer, free_port, running_server
 
 pytestmark = pytest.mark.slow
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 PAGE = b"<!doctype html><html><head><title>FHIR app</title></head><body>app</body></html>"
 
@@ -118,11 +118,8 @@ def fhir(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    ensure_chromium()
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 def _open(browser: Any, origin: str) -> Any:
