@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 
 from app.access.authorities import Authorities
+from app.api.http_protocol import FhirH11Protocol, HeadLimits
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
 from app.loader import LOADER, as_organisation, database_has_patients, load_bundle, load_ndjson
@@ -79,6 +80,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=20,
         proxy_headers=True,
+        # No `Server: uvicorn` banner; heads refused with an OperationOutcome (414/431/400).
+        server_header=False,
+        http=FhirH11Protocol,
+        h11_max_incomplete_event_size=HeadLimits(
+            settings.max_request_line_bytes, settings.max_header_bytes
+        ).h11_buffer,
     )
     return 0
 

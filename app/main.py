@@ -15,15 +15,21 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from app.access.authorities import Authorities
+from app.api.cors import CorsMiddleware
 from app.api.errors import install_error_handlers
 from app.api.fhir_routes import fhir_router
+from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi_schemas import component_schemas
+from app.api.rate_limit import RateLimiter, RateLimitMiddleware, RateLimits
+from app.api.response_headers import ResponseHeadersMiddleware
 from app.api.routes_auth import router as auth_router
 from app.api.system_routes import system_router
 from app.auth.launch import Citizen
 from app.auth.service import AuthService, build_auth_service
+from app.deployment import check_deployment
 from app.fhir.capability import capability_statement
+from app.fhir.primitives import check_storable
 from app.fhir.profiles import ProfileCatalog
 from app.integrations.registries import HttpCustodyRegistry, HttpTreatmentRelationService
 from app.interactions.access_setup import ExternalRegistries
@@ -103,6 +109,7 @@ def create_app(
     registries: ExternalRegistries | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    check_deployment(settings)
     http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
     service = build_service(settings, registries or external_registries(settings, http))
     auth_service = auth or build_auth_service(
@@ -115,7 +122,8 @@ def create_app(
             base_url=settings.base_url,
             version=__version__,
             release_date=RELEASE_DATE,
-            security=auth_service.capability_security(),
+            # rest.security.cors: "Server adds CORS headers" (R4 capabilitystatement.html).
+            security={**auth_service.capability_security(), "cors": bool(settings.cors_origins)},
             supported_profiles=service.conformance.profiles_by_type(),
             operations=OPERATIONS,
         )
@@ -139,10 +147,29 @@ def create_app(
         description="FHIR R4 (4.0.1) API for sharing Danish care plans. The FHIR base is /fhir.",
         lifespan=lifespan,
         redirect_slashes=False,
+        # Production hides the API explorer unless ESP_DOCS=true (the document is in the repo).
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.service = service
     app.state.settings = settings
     app.state.auth = auth_service
+    # Outermost last: request id → security headers → CORS → rate limits → HEAD/OPTIONS.
+    app.add_middleware(MethodsMiddleware)
+    limits = RateLimits(
+        settings.rate_limit_window_seconds, settings.token_rate_limit, settings.auth_failure_limit
+    )
+    if limits.enabled:
+        app.state.rate_limiter = RateLimiter(service.storage.engine, limits)
+        app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
+    if settings.cors_origins:
+        app.add_middleware(
+            CorsMiddleware,
+            origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+        )
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
@@ -166,7 +193,11 @@ def create_app(
 
 def _override_reason(header: str | None) -> str | None:
     """X-Consent-Override: the reason, percent-encoded UTF-8 (HTTP headers are ASCII)."""
-    return unquote(header) if header else None
+    if not header:
+        return None
+    reason = unquote(header)
+    check_storable(reason, "X-Consent-Override", "The X-Consent-Override reason")
+    return reason
 
 
 # The FHIR paths that need no token (SMART App Launch discovery, R4 capabilities).

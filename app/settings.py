@@ -6,10 +6,10 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///./var/esp-careplans.db"
 # The demo's registry feeds (app/demo/organisations.py; a test keeps the two in step):
@@ -66,6 +66,20 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = True
     session_max_age_seconds: int = 30 * 60
 
+    # The HTTP edge (docs/architecture.md, "The HTTP edge").
+    max_request_line_bytes: int = 16 * 1024  # longer request lines get 414
+    max_header_bytes: int = 32 * 1024  # longer header sections get 431
+    # Origins whose browser apps may call /fhir and /auth (CORS); none by default.
+    # A JSON list or a comma-separated list; "*" allows any origin (never with credentials).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    docs: bool | None = None  # /docs, /redoc, /openapi.json; None: on in development only
+
+    # Rate limits, shared by all nodes through the database (docs/authorization.md).
+    rate_limit_window_seconds: int = 60
+    token_rate_limit: int = 30  # token requests per client and per address per window; 0: off
+    auth_failure_limit: int = 100  # failed authentications per client and per address; 0: off
+
     # Profiles and terminology served read-only.
     profiles_dir: Path = Field(default=Path(__file__).resolve().parent.parent / "fhir_profiles")
 
@@ -80,6 +94,21 @@ class Settings(BaseSettings):
         if value is not None:
             _parse_sor_list(value)
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        """`["https://a.dk"]` or `https://a.dk, https://b.dk`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [origin.strip() for origin in text.split(",") if origin.strip()]
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.env == "development" if self.docs is None else self.docs
 
     @property
     def dev_issuer_enabled(self) -> bool:

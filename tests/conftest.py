@@ -26,7 +26,14 @@ def database_url(
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, base_url=BASE_URL, delta_settle_seconds=0.5)
+    # Failed-authentication limits off: schemathesis's ignored_auth alone sends hundreds
+    # of bad tokens from one address. tests/rest/test_rate_limits.py sets its own limits.
+    return Settings(
+        database_url=database_url,
+        base_url=BASE_URL,
+        delta_settle_seconds=0.5,
+        auth_failure_limit=0,
+    )
 
 
 @pytest.fixture(scope="session")

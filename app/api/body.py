@@ -14,7 +14,7 @@ from app.settings import Settings
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body; 413 as soon as it exceeds `max_bytes` (declared or streamed)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and _declared_above(declared, max_bytes):
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
@@ -24,6 +24,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _declared_above(declared: str, max_bytes: int) -> bool:
+    """Content-Length above `max_bytes` (ASCII digits only; a malformed one is the server's)."""
+    digits = declared.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return False
+    return len(digits.lstrip("0")) > len(str(max_bytes)) or int(digits) > max_bytes
 
 
 def _too_large(max_bytes: int) -> FhirError:

@@ -10,10 +10,10 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.asgi_headers import header
 from app.logging_setup import redact, request_id_var
 
 log = logging.getLogger("esp.access")
@@ -28,7 +28,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        incoming = header(scope, b"x-request-id") or ""
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -57,11 +57,3 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            decoded: Any = value.decode("latin-1")
-            return str(decoded)
-    return ""

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from app.fhir.outcome import FhirError
+from app.fhir.primitives import printable
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
@@ -26,13 +27,14 @@ def response_media_type(request: Request) -> str:
     """The JSON flavour to answer with; 406 when the client accepts only something else."""
     fmt = request.query_params.get("_format")
     if fmt is not None:
-        fmt = fmt.strip().lower()
+        # An unencoded `+` arrives as a space: `application/fhir json` is `fhir+json`.
+        fmt = "+".join(fmt.lower().split())
         if fmt in _FORMAT_ALIASES:
             return _FORMAT_ALIASES[fmt]
         raise FhirError.of(
             406,
             "not-supported",
-            f"_format={fmt} is not supported: this server speaks FHIR JSON only",
+            f"_format={printable(fmt)} is not supported: this server speaks FHIR JSON only",
             "_format",
         )
     accept = request.headers.get("accept")

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from app.fhir.instant import format_instant
+from app.fhir.outcome import Issue, operation_outcome
 
 
 def status_line(status: int) -> str:
@@ -20,6 +21,11 @@ def status_line(status: int) -> str:
 
 def links(**urls: str | None) -> list[dict[str, str]]:
     return [{"relation": rel, "url": url} for rel, url in urls.items() if url]
+
+
+def outcome_entry(issues: Iterable[Issue]) -> dict[str, Any]:
+    """A searchset entry carrying warnings about the search (R4 search.html#errors)."""
+    return {"resource": operation_outcome(issues), "search": {"mode": "outcome"}}
 
 
 def bundle(

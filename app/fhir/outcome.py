@@ -12,6 +12,10 @@ from typing import Any, Literal
 
 Severity = Literal["fatal", "error", "warning", "information"]
 
+# The system of `issue.details.coding`: the name of the rule that produced the issue
+# (an access rule, a FHIR or profile constraint key, a profile element id, an input rule).
+RULE_SYSTEM = "http://esp-careplans.dk/fhir/CodeSystem/rule"
+
 # R4 issue-type codes we use (http://hl7.org/fhir/issue-type).
 IssueCode = Literal[
     "invalid",
@@ -57,7 +61,10 @@ class Issue:
     def to_fhir(self) -> dict[str, Any]:
         issue: dict[str, Any] = {"severity": self.severity, "code": self.code}
         if self.rule:
-            issue["details"] = {"coding": [{"code": self.rule}], "text": self.rule}
+            issue["details"] = {
+                "coding": [{"system": RULE_SYSTEM, "code": self.rule}],
+                "text": self.rule,
+            }
         issue["diagnostics"] = self.diagnostics
         if self.expression:
             issue["expression"] = list(self.expression)

@@ -19,7 +19,9 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ValidationError
 
+from app.fhir.json_limits import string_issue
 from app.fhir.outcome import FhirError, Issue, error
+from app.fhir.validation_messages import Described, describe
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _RELATIVE_REFERENCE = re.compile(
@@ -104,13 +106,6 @@ def _elements(model: type[BaseModel]) -> dict[str, _Element]:
             child,
         )
     return table
-
-
-def _pydantic_path(resource_type: str, loc: tuple[int | str, ...]) -> str:
-    path = resource_type
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
 
 
 def _walk(data: Any, model: type[BaseModel], path: str, owner: str) -> Iterator[Issue]:
@@ -223,6 +218,10 @@ def validate_resource(data: Any, expected_type: str | None = None) -> list[Issue
     model = get_model_class(resource_type)
     if model is None:
         return [error("not-supported", f"Unknown resource type '{resource_type}'", "resourceType")]
+    # The models accept control characters and NUL, which PostgreSQL cannot even store.
+    bad_string = string_issue(data)
+    if bad_string is not None:
+        return [bad_string]
     if "id" in data and not (isinstance(data["id"], str) and is_valid_id(data["id"])):
         return [
             error("value", "id must be 1-64 characters of A-Z a-z 0-9 - .", f"{resource_type}.id")
@@ -230,28 +229,38 @@ def validate_resource(data: Any, expected_type: str | None = None) -> list[Issue
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        return [
-            error(
-                "structure" if err["type"] == "extra_forbidden" else "value",
-                _message(err),
-                _pydantic_path(resource_type, tuple(err["loc"])),
-                rule="structure",
-            )
-            for err in exc.errors()
-        ]
+        return [_issue(describe(err, resource_type)) for err in exc.errors()]
+    except KeyError:  # the models look nested resource types up by name
+        return [_unknown_nested_type(data, resource_type)]
     except (ValueError, TypeError) as exc:  # model validators raising plain errors
-        return [error("value", str(exc), resource_type, "structure")]
+        return [error("value", f"{resource_type}: {exc}", resource_type, "structure")]
     issues = list(_walk(data, model, resource_type, resource_type))
     issues.extend(_check_concept_bindings(resource_type, data))
     return issues
 
 
-def _message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "Unknown element: not part of the R4 definition of this resource"
-    if err["type"] == "model_field_validation.missing":
-        return "Required element is missing"
-    return str(err["msg"]).split("\n")[0]
+def _issue(described: Described) -> Issue:
+    return error(described.code, described.diagnostics, described.expression, "structure")
+
+
+def _unknown_nested_type(data: dict[str, Any], resource_type: str) -> Issue:
+    """The first nested resource (contained, Bundle.entry.resource) of an unknown type."""
+    stack: list[tuple[Any, str]] = [(data, resource_type)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            kind = node.get("resourceType")
+            if path != resource_type and isinstance(kind, str) and get_model_class(kind) is None:
+                return error(
+                    "not-supported",
+                    f"{path}.resourceType: '{kind}' is not an R4 resource type",
+                    f"{path}.resourceType",
+                    "structure",
+                )
+            stack.extend((v, f"{path}.{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
+    return error("not-supported", f"{resource_type}: an unknown nested resource type", None)
 
 
 def require_valid(data: Any, expected_type: str | None = None) -> dict[str, Any]:

@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
 from app.fhir.bundle import status_line
 from app.fhir.outcome import FhirError, Issue, bad_request, operation_outcome
+from app.fhir.primitives import check_storable
 from app.interactions.conditional import (
     match_for_create,
     parse_criteria,
@@ -48,6 +49,23 @@ class _Entry:
     target_id: str | None = None
 
 
+def check_unique_full_urls(raw_entries: list[Any]) -> None:
+    """R4 bundle.html bdl-7: a fullUrl names one entry (references resolve through it)."""
+    first: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+        if not isinstance(full_url, str):
+            continue
+        if full_url in first:
+            raise bad_request(
+                f"Bundle.entry[{index}].fullUrl '{full_url}' is also the fullUrl of "
+                f"Bundle.entry[{first[full_url]}]; each entry needs its own",
+                f"Bundle.entry[{index}].fullUrl",
+                rule="bdl-7",
+            )
+        first[full_url] = index
+
+
 def _entries(bundle: dict[str, Any], base_url: str, outer: FhirRequest) -> list[_Entry]:
     entries = []
     for index, raw in enumerate(bundle.get("entry") or []):
@@ -58,6 +76,9 @@ def _entries(bundle: dict[str, Any], base_url: str, outer: FhirRequest) -> list[
         method = str(request["method"]).upper()
         if method not in _ORDER:
             raise bad_request(f"Unsupported method '{method}'", f"{where}.request.method")
+        for field in ("url", "ifNoneExist"):  # before their criteria reach the database
+            if isinstance(request.get(field), str):
+                check_storable(unquote(request[field]), f"{where}.request.{field}", where)
         try:
             parsed = parse_entry_url(method, str(request["url"]), base_url)
         except FhirError as exc:

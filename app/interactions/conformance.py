@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.fhir.bundle import bundle, links
-from app.fhir.outcome import FhirError, bad_request
+from app.fhir.bundle import bundle, links, outcome_entry
+from app.fhir.outcome import FhirError, Issue, bad_request, warning
 from app.interactions.paging import page_url
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
@@ -34,15 +34,22 @@ class ConformanceResources:
 
     def search(self, req: FhirRequest, base_url: str) -> Result:
         matches = list(self._by_type.get(req.resource_type or "", {}).values())
+        ignored: list[str] = []
+        notes: list[Issue] = []
         for name, value in req.query:
             if name in _CONTROL:
                 continue
             base_name, _, modifier = name.partition(":")
             element = _PARAMS.get(base_name)
             if element is None or modifier not in ("", "exact"):
-                raise bad_request(
-                    f"Unknown search parameter '{name}' for {req.resource_type}", name
+                unknown = f"Unknown search parameter '{name}' for {req.resource_type}"
+                if not req.lenient:
+                    raise bad_request(unknown, name)
+                ignored.append(name)
+                notes.append(
+                    warning("not-supported", f"Ignored: {unknown}", name, "unknown-parameter")
                 )
+                continue
             wanted = value.split(",")
             if base_name == "name" and not modifier:
                 matches = [
@@ -60,10 +67,14 @@ class ConformanceResources:
             }
             for m in sorted(matches, key=lambda m: str(m["id"]))
         ]
+        total = len(entries)
+        if notes:
+            entries.append(outcome_entry(notes))
+        used = req.without(tuple(ignored))
         return Result(
             200,
             body=bundle(
-                "searchset", entries, total=len(entries), link=links(self=page_url(base_url, req))
+                "searchset", entries, total=total, link=links(self=page_url(base_url, used))
             ),
         )
 

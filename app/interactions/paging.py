@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from app.fhir.outcome import bad_request
+from app.fhir.primitives import parse_count
 from app.interactions.request import FhirRequest
 
 CURSOR_PARAM = "_cursor"
@@ -31,6 +31,4 @@ def count_param(req: FhirRequest, default: int, maximum: int) -> int:
     raw = req.param("_count")
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise bad_request("_count must be a non-negative integer", "_count")
-    return min(int(raw), maximum)
+    return parse_count(raw, "_count", maximum)

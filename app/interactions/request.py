@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from app.fhir.outcome import bad_request
+from app.fhir.primitives import check_storable, parse_etag_version
 
 _VERSION_ETAG = re.compile(r'^(W/)?"?(?P<v>[0-9]+)"?$')
 
@@ -37,7 +38,18 @@ class FhirRequest:
 
     @property
     def lenient(self) -> bool:
-        return self.prefer_handling == "lenient"
+        """Unknown search parameters are ignored unless `Prefer: handling=strict`.
+
+        R4 search.html#errors: servers SHOULD ignore them by default; `handling=lenient`
+        asks for exactly that. Conditional interactions do not read this: they are strict.
+        """
+        return self.prefer_handling != "strict"
+
+    def without(self, names: tuple[str, ...]) -> FhirRequest:
+        """This request without the query parameters `names` (those a search ignored)."""
+        if not names:
+            return self
+        return replace(self, query=tuple((k, v) for k, v in self.query if k not in names))
 
     def param(self, name: str) -> str | None:
         for key, value in self.query:
@@ -46,12 +58,24 @@ class FhirRequest:
         return None
 
 
+def check_request_text(req: FhirRequest) -> None:
+    """400 when the path or the query holds a character the database cannot store."""
+    if req.resource_id is not None:
+        check_storable(req.resource_id, "id", "The resource id in the URL")
+    if req.version is not None:
+        check_storable(req.version, "_history", "The version id in the URL")
+    criteria = parse_qsl(req.if_none_exist, keep_blank_values=True) if req.if_none_exist else []
+    for name, value in (*req.query, *criteria):
+        check_storable(name, name, "A parameter name")
+        check_storable(value, name, f"The value of the parameter '{name}'")
+
+
 def version_from_etag(value: str, header: str = "If-Match") -> int:
     """`W/"3"` → 3; 400 for anything else."""
     match = _VERSION_ETAG.match(value.strip())
     if not match:
         raise bad_request(f'{header} must be a version ETag such as W/"3"', header)
-    return int(match["v"])
+    return parse_etag_version(match["v"], header)
 
 
 def parse_entry_url(method: str, url: str, base_url: str) -> FhirRequest:

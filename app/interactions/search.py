@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.fhir.bundle import bundle, links
-from app.fhir.outcome import Issue, operation_outcome, warning
+from app.fhir.bundle import bundle, links, outcome_entry
+from app.fhir.outcome import Issue, warning
 from app.fhir.search.parse import parse_search
 from app.fhir.search.summary import apply_summary
 from app.interactions.paging import CURSOR_PARAM, page_url
@@ -61,15 +61,17 @@ async def search(s: Session, req: FhirRequest, limits: SearchLimits, cursor_key:
             )
         )
     if notes:
-        entries.append({"resource": operation_outcome(notes), "search": {"mode": "outcome"}})
+        entries.append(outcome_entry(notes))
+    # The links name only the parameters the search used (R4 search.html#errors).
+    used = req.without(request.ignored)
     body = bundle(
         "searchset",
         entries,
         total=page.total,
         link=links(
-            self=page_url(base, req, token),
-            next=page_url(base, req, page.next_cursor) if page.next_cursor else None,
-            previous=page_url(base, req, page.prev_cursor) if page.prev_cursor else None,
+            self=page_url(base, used, token),
+            next=page_url(base, used, page.next_cursor) if page.next_cursor else None,
+            previous=page_url(base, used, page.prev_cursor) if page.prev_cursor else None,
         ),
         last_updated=page.watermark or repo.stamp,
     )

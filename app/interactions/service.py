@@ -18,7 +18,8 @@ from app.access.decision import AccessDenied
 from app.access.policy import AccessPolicy
 from app.audit.recorder import AUDIT_WRITER, Access, AccessLog, AuditTrail
 from app.fhir.bundle import response_entry
-from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
+from app.fhir.outcome import FhirError, bad_request, information, not_found, operation_outcome
+from app.fhir.primitives import parse_version_id
 from app.fhir.resource_types import Interaction, spec_for
 from app.interactions import bundles, history
 from app.interactions.access_setup import (
@@ -30,7 +31,7 @@ from app.interactions.access_setup import (
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.crud import CrudHandlers, HiddenFromCaller, visible_current
-from app.interactions.request import FhirRequest
+from app.interactions.request import FhirRequest, check_request_text
 from app.interactions.result import Result
 from app.interactions.search import search
 from app.interactions.session import Session
@@ -190,6 +191,7 @@ class FhirService:
     # -- routing -----------------------------------------------------------------
 
     def _route(self, req: FhirRequest) -> tuple[Handler, Interaction]:
+        check_request_text(req)
         method, op = req.method, req.operation
         if req.resource_type is None:
             if method in ("GET", "HEAD") and op == "_history":
@@ -221,6 +223,10 @@ class FhirService:
                     return self._history, Interaction.HISTORY_TYPE
                 if req.version is None:
                     return self._history, Interaction.HISTORY_INSTANCE
+                if parse_version_id(req.version) is None:
+                    raise not_found(
+                        f"{req.resource_type}/{req.resource_id}/_history/{req.version} is not known"
+                    )
                 return self.crud.vread, Interaction.VREAD
             if op is None:
                 return (
@@ -300,6 +306,7 @@ class FhirService:
             raise FhirError.of(
                 413, "too-costly", f"At most {self.limits.max_bundle_entries} entries per Bundle"
             )
+        bundles.check_unique_full_urls(entries)
         if kind == "transaction":
             try:
                 async with self.session(ctx, "transaction", req, write=True) as s:

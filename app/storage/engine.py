@@ -68,6 +68,8 @@ def create_engine_async(url: str, *, pool_size: int = 10) -> AsyncEngine:
     kwargs: dict[str, Any] = {
         "json_serializer": _json_serializer,
         "json_deserializer": orjson.loads,
+        # Bind parameters carry patient data: never in an exception text or a log line.
+        "hide_parameters": True,
     }
     if parsed.get_backend_name() == "sqlite":
         _ensure_sqlite_directory(parsed)
@@ -86,10 +88,10 @@ def create_engine_sync(url: str) -> Engine:
     parsed = normalise_url(url, use_async=False)
     if parsed.get_backend_name() == "sqlite":
         _ensure_sqlite_directory(parsed)
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_engine(parsed)
+    return create_engine(parsed, hide_parameters=True)
 
 
 def is_postgres(engine: AsyncEngine | Engine) -> bool:

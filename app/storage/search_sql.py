@@ -171,8 +171,8 @@ async def _total(
     is its own count. Counting costs as much as reading every match (measured: a delta
     pull's first page spent three times longer counting 10,000 matches than finding its
     100), so a client that wants it asks: `_total=estimate` counts up to TOTAL_CAP,
-    `_total=accurate` counts all."""
-    mode = "accurate" if request.summary == "count" else request.total
+    `_total=accurate` counts all. `_count=0` is `_summary=count` (R4 search.html#count)."""
+    mode = "accurate" if request.summary == "count" or request.count == 0 else request.total
     if mode is None:
         return rows if first_page and not more else None
     if mode == "none":

@@ -272,6 +272,18 @@ oauth_grant = Table(
     Index("ix_oauth_grant_expires_at", "expires_at"),
 )
 
+# Fixed-window counters of the rate limits (token requests, failed authentications),
+# shared by all app nodes. `key` is a SHA-256 of the counter's kind and subject, so no
+# address or client id is stored in clear.
+rate_limit = Table(
+    "rate_limit",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("window_start", Float, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("ix_rate_limit_window_start", "window_start"),
+)
+
 INDEX_TABLES = {
     "token": search_token,
     "string": search_string,

@@ -28,7 +28,10 @@ def upgrade() -> None:
         sa.Column("org_sor", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(
-            ["res_pk"], ["resource.pk"], name=op.f("fk_care_relation_res_pk_resource"), ondelete="CASCADE"
+            ["res_pk"],
+            ["resource.pk"],
+            name=op.f("fk_care_relation_res_pk_resource"),
+            ondelete="CASCADE",
         ),
         sa.UniqueConstraint("res_pk", "patient_id", "org_sor", "kind", name="uq_care_relation"),
     )

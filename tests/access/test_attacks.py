@@ -271,8 +271,8 @@ def test_a_transaction_cannot_change_what_its_writer_did_not_author(
     }
     response = world.post("/fhir", json=bundle, headers=hospital)
     assert response.status_code == 403
-    goals = world.get("/fhir/Goal", params={"description": "Attack"}, headers=hospital).json()
-    assert "entry" not in goals  # nothing of the transaction was written
+    goals = world.get("/fhir/Goal", params={"subject": "Patient/lars"}, headers=hospital).json()
+    assert ids(goals) == ["lars-school-goal"]  # nothing of the transaction was written
 
 
 # -- 3. custody from the authority only ---------------------------------------------------

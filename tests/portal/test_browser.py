@@ -6,12 +6,8 @@ Screenshots of every page at 1280 px and 375 px go to test-artifacts/portal/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,36 +15,15 @@ import pytest
 
 from app.settings import DEMO_CPR_REGISTRY_SOR
 from tests.portal import data
-from tests.support.databases import in_ci, migrate
+from tests.support.browser import chromium, ensure_chromium
+from tests.support.databases import migrate
 from tests.support.servers import ROOT, RunningServer, running_server
 
 pytestmark = pytest.mark.slow
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts" / "portal"
 WIDTHS = {"desktop": 1280, "phone": 375}
-
-
-def ensure_chromium() -> None:
-    """Install Debian's chromium when missing; in CI a missing browser fails the run."""
-    if not Path(CHROMIUM).exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False)
-    if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if in_ci():
-            pytest.fail(f"{message} (CI=true requires the browser)", pytrace=False)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +55,8 @@ def server(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    ensure_chromium()
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

@@ -63,3 +63,11 @@ def test_transaction(fhir: SyncFHIRClient) -> None:
     patient_id = response["entry"][0]["resource"]["id"]
     plans = fhir.resources("CarePlan").search(subject=f"Patient/{patient_id}").fetch()
     assert len(plans) == 1
+
+
+def test_count(fhir: SyncFHIRClient) -> None:
+    """fhirpy's count() sends `_count=0&_totalMethod=count`: the unknown parameter is ignored."""
+    family = f"Tæller{unique_cpr()}"
+    for _ in range(2):
+        fhir.resource("Patient", name=[{"family": family}]).save()
+    assert fhir.resources("Patient").search(family=family).count() == 2

@@ -195,8 +195,20 @@ def test_lenient_ignores_unknown_parameters_only() -> None:
         ["CarePlan"], [("nonsense", "1"), ("status", "active")], base_url=BASE, lenient=True
     )
     assert len(req.criteria_for("CarePlan")) == 1 and req.warnings[0].expression == ("nonsense",)
+    assert req.ignored == ("nonsense",)
     with pytest.raises(FhirError):
         parse_search(["CarePlan"], [("date", "bad")], base_url=BASE, lenient=True)
+
+
+def test_an_ignored_parameter_is_ignored_on_every_type_and_does_not_bind_the_cursor() -> None:
+    params = [("_type", "Patient,CarePlan"), ("family", "x")]
+    req = parse_search([], params, base_url=BASE, lenient=True)
+    assert req.criteria_for("Patient") == () and req.criteria_for("CarePlan") == ()
+    assert req.ignored == ("family",)
+    plain = parse_search([], params[:1], base_url=BASE)
+    assert req.query_key == plain.query_key
+    with pytest.raises(FhirError):
+        parse_search([], params, base_url=BASE)
 
 
 def test_summary_and_elements_mark_subsetted() -> None:

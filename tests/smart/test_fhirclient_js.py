@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from app.settings import DEMO_CPR_REGISTRY_SOR
 from tests.portal import data
-from tests.portal.test_browser import CHROMIUM, CHROMIUM_ARGS, ensure_chromium
 from tests.smart.front import APP_DIR, front
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ensure_chromium
 from tests.support.databases import in_ci, migrate
 from tests.support.servers import free_port, running_server
 from tests.support.smart import app_registration
@@ -68,22 +69,23 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     }
     with running_server(url, workers=2, env=env) as server:
         upstream = server.base.removesuffix("/fhir")
-        # Tokens of the test issuer name the public base URL as their audience.
-        headers = {
-            "Authorization": "Bearer "
-            + server.tokens.system(
-                sor=data.HOSPITAL_SOR, scopes="system/*.cruds", aud=f"{public}/fhir"
-            )
-        }
 
-        def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-            answer = httpx.request(
-                method, f"{upstream}/fhir/{path}".rstrip("/"), json=body, headers=headers
-            )
-            assert answer.status_code < 300, answer.text
-            return dict(answer.json())
+        def sender(sor: str) -> data.Send:
+            # Tokens of the test issuer name the public base URL as their audience.
+            token = server.tokens.system(sor=sor, scopes="system/*.cruds", aud=f"{public}/fhir")
+            headers = {"Authorization": f"Bearer {token}"}
 
-        families = data.create_families(send)
+            def send(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+                answer = httpx.request(
+                    method, f"{upstream}/fhir/{path}".rstrip("/"), json=body, headers=headers
+                )
+                assert answer.status_code < 300, answer.text
+                return dict(answer.json())
+
+            return send
+
+        # People and custody as the CPR registry feed (a development custody authority).
+        families = data.create_families(sender(data.HOSPITAL_SOR), sender(DEMO_CPR_REGISTRY_SOR))
         with front(port, upstream) as served:
             yield served, families
 

@@ -118,6 +118,8 @@ class SearchRequest:
     includes: tuple[Include, ...] = ()
     revincludes: tuple[Include, ...] = ()
     warnings: list[Issue] = field(default_factory=list, compare=False)
+    # Parameter names ignored (lenient handling): left out of the self link.
+    ignored: tuple[str, ...] = field(default=(), compare=False)
     query_key: str = ""  # canonical form of what selects rows; binds paging cursors
 
     def criteria_for(self, resource_type: str) -> tuple[Criterion, ...]:

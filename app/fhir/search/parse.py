@@ -15,6 +15,7 @@ from typing import cast
 import orjson
 
 from app.fhir.outcome import FhirError, Issue, bad_request, warning
+from app.fhir.primitives import check_storable, parse_count
 from app.fhir.search.model import (
     Chain,
     Criterion,
@@ -223,12 +224,6 @@ def _sort(value: str, types: tuple[str, ...]) -> tuple[SortKey, ...]:
     return tuple(keys)
 
 
-def _int(value: str, name: str) -> int:
-    if not value.isdigit():
-        raise bad_request(f"{name} must be a non-negative integer", name)
-    return int(value)
-
-
 def parse_search(
     resource_types: Sequence[str],
     params: Sequence[tuple[str, str]],
@@ -238,7 +233,13 @@ def parse_search(
     default_count: int = 50,
     max_count: int = 1000,
 ) -> SearchRequest:
-    """Parse `params` for a search over `resource_types` (empty: system-level search)."""
+    """Parse `params` for a search over `resource_types` (empty: system-level search).
+
+    Strict by default: an unknown or unsupported parameter is a 400 naming it. With
+    `lenient` it is ignored (R4 search.html#errors), reported in `warnings` and listed in
+    `ignored`, and left out of `query_key`. Conditional interactions stay strict, so a
+    conditional delete can never widen.
+    """
     types = _types(resource_types, params)
     parser = _Parser(base_url)
     warnings: list[Issue] = []
@@ -247,16 +248,17 @@ def parse_search(
     includes: list[Include] = []
     revincludes: list[Include] = []
     identity: list[tuple[str, str]] = []
+    ignored: list[str] = []
     for name, value in params:
+        check_storable(name, name, "A search parameter name")
+        check_storable(value, name, f"The value of the search parameter '{name}'")
         if name in IGNORED:
             continue
-        if name not in PRESENTATION:
-            identity.append((name, value))
         base = name.split(":", 1)[0]
         if base == "_type":
             continue
         if base == "_count":
-            options["count"] = min(_int(value, name), max_count)
+            options["count"] = parse_count(value, name, max_count)
         elif base == "_total":
             if value not in ("none", "estimate", "accurate"):
                 raise bad_request("_total must be none, estimate or accurate", name)
@@ -278,15 +280,22 @@ def parse_search(
             revincludes.extend(_include(value, name, types, reverse=True))
         else:
             try:
-                for rtype in types:
-                    criterion = parser.criterion(rtype, name, value)
-                    if criterion is not None:
-                        criteria[rtype].append(criterion)
+                found = [(t, parser.criterion(t, name, value)) for t in types]
             except FhirError as exc:
                 if not (lenient and exc.issues[0].code == "not-supported"):
                     issues = [replace(i, expression=(name,)) for i in exc.issues]
                     raise FhirError(exc.status, issues) from exc
-                warnings.append(warning("not-supported", f"Ignored: {exc}", name))
+                # Ignored on every type, or the search would mean something else per type.
+                warnings.append(
+                    warning("not-supported", f"Ignored: {exc}", name, rule="unknown-parameter")
+                )
+                ignored.append(name)
+                continue
+            for rtype, criterion in found:
+                if criterion is not None:
+                    criteria[rtype].append(criterion)
+        if name not in PRESENTATION:
+            identity.append((name, value))
     key = hashlib.sha256(orjson.dumps([list(types), sorted(identity)])).hexdigest()
     return SearchRequest(
         resource_types=types,
@@ -299,5 +308,6 @@ def parse_search(
         includes=tuple(dict.fromkeys(includes)),
         revincludes=tuple(dict.fromkeys(revincludes)),
         warnings=warnings,
+        ignored=tuple(dict.fromkeys(ignored)),
         query_key=key,
     )
