@@ -72,9 +72,7 @@ def external_registries(settings: Settings, client: httpx.AsyncClient) -> Extern
 
 def build_service(settings: Settings, registries: ExternalRegistries | None = None) -> FhirService:
     engine = create_engine_async(settings.database_url)
-    storage = Storage(
-        engine, base_url=settings.base_url, settle_seconds=settings.delta_settle_seconds
-    )
+    storage = Storage(engine, base_url=settings.base_url)
     catalog = load_catalog(settings.profiles_dir)
     return FhirService(
         storage,
@@ -86,7 +84,6 @@ def build_service(settings: Settings, registries: ExternalRegistries | None = No
                 default_count=settings.search_default_count,
                 max_count=settings.search_max_count,
                 max_includes=settings.search_max_includes,
-                settle_seconds=settings.delta_settle_seconds,
             ),
             max_bundle_entries=settings.max_bundle_entries,
         ),

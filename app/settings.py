@@ -45,9 +45,6 @@ class Settings(BaseSettings):
     search_max_includes: int = 1000
     # Secret that signs paging cursors; derived per database when empty.
     cursor_secret: str = ""
-    # Delta pulls sorted by _lastUpdated see only rows older than this many
-    # seconds, so a slow transaction can never commit behind a reader's cursor.
-    delta_settle_seconds: float = 2.0
 
     # Authorization (docs/authorization.md).
     trusted_issuers: str = "[]"

@@ -31,7 +31,6 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         base_url=BASE_URL,
-        delta_settle_seconds=0.5,
         auth_failure_limit=0,
     )
 

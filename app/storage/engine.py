@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.storage import pending
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SEARCH_PATH = re.compile(r"-c\s*search_path=([^\s,]+)")
 
 
 def _json_serializer(value: Any) -> str:
@@ -37,6 +39,14 @@ def _ensure_sqlite_directory(url: URL) -> None:
         directory = os.path.dirname(url.database)
         if directory:
             os.makedirs(directory, exist_ok=True)
+
+
+def application_name(url: URL) -> str:
+    """`esp-careplans:<schema>`: what PostgreSQL shows for our connections, so the commit
+    horizon (horizon.py) waits only for writers of this deployment (schema)."""
+    options = url.query.get("options", "")
+    found = _SEARCH_PATH.search(options if isinstance(options, str) else " ".join(options))
+    return f"esp-careplans:{found.group(1) if found else 'public'}"[:63]
 
 
 def _configure_sqlite(sync_engine: Engine) -> None:
@@ -77,7 +87,12 @@ def create_engine_async(url: str, *, pool_size: int = 10) -> AsyncEngine:
         _configure_sqlite(engine.sync_engine)
     else:
         engine = create_async_engine(
-            parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, **kwargs
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            connect_args={"application_name": application_name(parsed)},
+            **kwargs,
         )
     pending.install(engine)
     return engine
@@ -91,7 +106,11 @@ def create_engine_sync(url: str) -> Engine:
         engine = create_engine(parsed, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_engine(parsed, hide_parameters=True)
+    return create_engine(
+        parsed,
+        hide_parameters=True,
+        connect_args={"application_name": application_name(parsed)},
+    )
 
 
 def is_postgres(engine: AsyncEngine | Engine) -> bool:

@@ -9,6 +9,7 @@ so no read path escapes authorization (PRINCIPLES.md, principle 3).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from app.storage.access_sql import Visibility
 from app.storage.records import SecurityPredicate, StoredResource
 from app.storage.search_sql import SearchPage, find_matches, run_search
 from app.storage.tables import resource, resource_version, search_token
+
+log = logging.getLogger("esp.storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,6 @@ class SearchLimits:
     default_count: int = 50
     max_count: int = 1000
     max_includes: int = 1000
-    settle_seconds: float = 2.0
 
 
 def criteria_key(resource_type: str, criteria: Sequence[tuple[str, str]]) -> str:
@@ -108,6 +110,7 @@ class Repository:
         self.base_url = base_url
         self.written: list[StoredResource] = []
         self._write_context = WriteContext(policy.authorities, known_sors={})
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._postgres = conn.dialect.name == "postgresql"
 
     # -- reads ---------------------------------------------------------------
@@ -276,7 +279,6 @@ class Repository:
             security=self._security("search"),
             cursor_key=cursor_key,
             cursor=cursor,
-            settle_seconds=limits.settle_seconds,
             max_includes=limits.max_includes,
         )
 
@@ -476,6 +478,22 @@ class Repository:
         )
         row = (await self._conn.execute(self._visible(query, resource_type, interaction))).first()
         return None if row is None else (row.pk, row.version_id, row.deleted)
+
+    # -- work that must follow the commit ---------------------------------------------
+
+    def after_commit(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` once this unit of work has committed (never after a rollback), e.g. to
+        wake a delivery worker. It cannot undo the commit: a failure is logged, not raised."""
+        self._after_commit.append(work)
+
+    async def run_after_commit(self) -> None:
+        """Called by the unit of work after a successful commit."""
+        work, self._after_commit = self._after_commit, []
+        for item in work:
+            try:
+                await item()
+            except Exception:  # the data is committed; the client must not see a failure
+                log.exception("after-commit work failed")
 
     # -- facts the audit trail needs ---------------------------------------------
 

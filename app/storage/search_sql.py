@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,10 +27,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.fhir.instant import truncate_to_millis
 from app.fhir.outcome import bad_request
 from app.fhir.search.model import Chain, Criterion, Has, SearchRequest, SortKey
 from app.fhir.search.parse import parse_search
+from app.storage.horizon import read_horizon
 from app.storage.records import SecurityPredicate
 from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_cursor
 from app.storage.search_include import fetch_includes
@@ -116,16 +116,6 @@ def _order(
     return order
 
 
-async def _db_now(conn: AsyncConnection) -> datetime:
-    if conn.dialect.name == "postgresql":
-        value = (await conn.execute(select(func.clock_timestamp()))).scalar_one()
-    else:
-        text = (await conn.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))).scalar_one()
-        value = datetime.fromisoformat(text).replace(tzinfo=UTC)
-    assert isinstance(value, datetime)
-    return value.astimezone(UTC)
-
-
 def _where(
     request: SearchRequest, r: FromClause, compiler: PredicateCompiler
 ) -> ColumnElement[bool]:
@@ -193,7 +183,6 @@ async def run_search(
     security: SecurityPredicate,
     cursor_key: bytes,
     cursor: str | None,
-    settle_seconds: float = 2.0,
     max_includes: int = 1000,
 ) -> SearchPage:
     """One page of `request`, its includes, total and cursors (R4 search.html)."""
@@ -211,10 +200,10 @@ async def run_search(
     watermark = None
     by_last_updated = bool(request.sort) and request.sort[0].param == "_lastUpdated"
     if by_last_updated and not request.sort[0].descending:
+        # The commit horizon, fixed at the first page (horizon.py): no row stamped at or
+        # before it can still commit, so the next pull may continue from it.
         watermark = (
-            position.watermark
-            if position and position.watermark
-            else truncate_to_millis(await _db_now(conn) - timedelta(seconds=settle_seconds))
+            position.watermark if position and position.watermark else await read_horizon(conn)
         )
         where = and_(where, r.c.last_updated <= watermark)
     base = select(r.c.pk).where(where)

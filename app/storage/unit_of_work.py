@@ -7,23 +7,23 @@ versions, index rows, AuditEvents) commits together or not at all
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import select, text, tuple_, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.access.policy import AccessPolicy
-from app.fhir.instant import format_instant, now_utc, truncate_to_millis
+from app.fhir.instant import now_utc, truncate_to_millis
 from app.fhir.outcome import FhirError
 from app.storage import pending
 from app.storage.access_facts import AccessFacts
+from app.storage.horizon import writer_stamp
 from app.storage.indexer import access_rows_stale
 from app.storage.repository import Repository
-from app.storage.tables import resource, resource_version, service_setting
+from app.storage.tables import service_setting
 
 # PostgreSQL: deadlock_detected, serialization_failure.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
@@ -37,10 +37,9 @@ Access = AccessPolicy | PolicyBuilder
 class Storage:
     """Owns the engine; hands out repositories inside transactions."""
 
-    def __init__(self, engine: AsyncEngine, *, base_url: str, settle_seconds: float) -> None:
+    def __init__(self, engine: AsyncEngine, *, base_url: str) -> None:
         self.engine = engine
         self.base_url = base_url
-        self.settle_seconds = settle_seconds
         self.postgres = engine.dialect.name == "postgresql"
         self._access_rows_checked = False
 
@@ -85,8 +84,10 @@ class Storage:
 
         There is no default: a job that reads data names its principal (an internal job
         uses `AccessPolicy.internal`). Commits when the block ends normally, rolls back on
-        any error. A deadlock or serialization failure between concurrent writers is
-        transient: the client gets 503 with Retry-After and may simply retry.
+        any error; what the block registered with `repository.after_commit` runs once the
+        commit succeeded, never after a rollback. A deadlock or serialization failure
+        between concurrent writers is transient: the client gets 503 with Retry-After and
+        may simply retry.
         """
         try:
             async with self._transaction(write, access) as repository:
@@ -107,8 +108,7 @@ class Storage:
             if write:
                 conn = await conn.execution_options(esp_write=True)
             async with conn.begin():
-                stamp = await self._now(conn) if write else now_utc()
-                started = time.monotonic()
+                stamp = await writer_stamp(conn) if write else now_utc()
                 policy = (
                     access if isinstance(access, AccessPolicy) else await access(AccessFacts(conn))
                 )
@@ -121,8 +121,7 @@ class Storage:
                 )
                 yield repository
                 await pending.flush_now(conn)
-                if write and repository.written:
-                    await self._restamp_if_slow(conn, repository, started)
+        await repository.run_after_commit()
 
     async def _now(self, conn: AsyncConnection) -> datetime:
         """One clock for all app nodes: the database's."""
@@ -130,34 +129,3 @@ class Storage:
             return now_utc()
         value = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
         return truncate_to_millis(value)
-
-    async def _restamp_if_slow(
-        self, conn: AsyncConnection, repository: Repository, started: float
-    ) -> None:
-        """Keep the delta-pull promise: commit within settle_seconds of the stamp.
-
-        Readers sorting by _lastUpdated only see rows older than now - settle_seconds.
-        A transaction that ran long re-stamps its rows just before commit, so it can
-        never become visible behind a reader's cursor.
-        """
-        if time.monotonic() - started < self.settle_seconds / 2:
-            return
-        stamp = await self._now(conn)
-        written = repository.written
-        pks = sorted({s.pk for s in written})
-        await conn.execute(
-            update(resource).where(resource.c.pk.in_(pks)).values(last_updated=stamp)
-        )
-        for stored in written:
-            if stored.content is not None:
-                stored.content["meta"]["lastUpdated"] = format_instant(stamp)
-            stored.last_updated = stamp
-            await conn.execute(
-                update(resource_version)
-                .where(
-                    tuple_(resource_version.c.res_pk, resource_version.c.version_id)
-                    == (stored.pk, stored.version_id)
-                )
-                .values(last_updated=stamp, content=stored.content)
-            )
-        repository.stamp = stamp

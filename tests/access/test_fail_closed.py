@@ -44,6 +44,18 @@ def _calls(name: str) -> set[str]:
 TOKENS = TokenFactory("http://testserver/fhir")
 
 
+def _importers(module: str) -> set[str]:
+    """Modules (relative to app/) that import from `module`."""
+    found = set()
+    for path in APP.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == module:
+                found.add(str(path.relative_to(APP)))
+            if isinstance(node, ast.Import) and any(a.name == module for a in node.names):
+                found.add(str(path.relative_to(APP)))
+    return found
+
+
 def test_everything_is_granted_only_to_the_internal_principal() -> None:
     assert _calls("everything") == {"access/policy.py"}
     assert _calls("allow_all") <= {"access/decision.py", "storage/access_sql.py"}
@@ -67,13 +79,12 @@ def test_a_unit_of_work_and_a_repository_cannot_be_had_without_a_policy() -> Non
     assert unit.default is inspect.Parameter.empty
     built = inspect.signature(Repository.__init__).parameters["policy"]
     assert built.default is inspect.Parameter.empty and built.kind is built.KEYWORD_ONLY
-    # Its predicate is built in the constructor, and no code outside storage/ ever touches
-    # a connection: the repository's and the policy facts' are private.
+    # Its predicate is built in the constructor; its connection (and the policy facts')
+    # is private, and no code outside storage/ can even name the resource tables.
     assert "_visibility" in inspect.getsource(Repository.__init__)
-    assert _calls("conn") | _calls("_conn") <= {
-        "storage/access_facts.py",
-        "storage/repository.py",
-    }
+    assert _calls("_conn") <= {"storage/access_facts.py", "storage/repository.py"}
+    outside = {p for p in _importers("app.storage.tables") if not p.startswith("storage/")}
+    assert outside == set()
 
 
 def test_an_unknown_principal_kind_gets_nothing() -> None:

@@ -23,7 +23,7 @@ BASE = "https://testserver"
 @pytest.fixture
 def portal_settings(database_url: str) -> Settings:
     # https, so the production cookie (__Host-, Secure) is what the tests exercise.
-    return Settings(database_url=database_url, base_url=f"{BASE}/fhir", delta_settle_seconds=0.5)
+    return Settings(database_url=database_url, base_url=f"{BASE}/fhir")
 
 
 @pytest.fixture

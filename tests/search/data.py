@@ -210,7 +210,6 @@ async def search(
     security: SecurityPredicate = allow_all,
     cursor: str | None = None,
     lenient: bool = False,
-    settle_seconds: float = 2.0,
     max_includes: int = 1000,
 ) -> SearchPage:
     request = parse_search(types, params, base_url=BASE, lenient=lenient)
@@ -221,7 +220,6 @@ async def search(
             security=security,
             cursor_key=KEY,
             cursor=cursor,
-            settle_seconds=settle_seconds,
             max_includes=max_includes,
         )
     async with conn_or_engine.connect() as conn:
@@ -232,7 +230,6 @@ async def search(
             security=security,
             cursor=cursor,
             lenient=lenient,
-            settle_seconds=settle_seconds,
             max_includes=max_includes,
         )
 

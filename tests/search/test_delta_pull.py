@@ -1,47 +1,68 @@
-"""Delta pull: `_lastUpdated=gt<T>&_sort=_lastUpdated` under concurrent writers.
+"""Delta pull: `_lastUpdated=gt<T>&_sort=_lastUpdated` under concurrent and slow writers.
 
-Pages only see rows stamped at or before the watermark (database now - settle),
-fixed at the first page; the next pull starts at `gt<watermark>`. A writer that
-commits within settle_seconds of its stamp can then never land behind a reader.
+Pages see only rows stamped at or before the commit horizon (app/storage/horizon.py),
+fixed at the first page; the next pull starts at `gt<horizon>`. Writes go through the
+real unit of work, which stamps them; no reader ever waits for a settle delay, and no
+entry is missed or pulled twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access.policy import AccessPolicy
 from app.fhir.instant import format_instant, truncate_to_millis
-from tests.search.conftest import Store
-from tests.search.data import REHAB, SCT, careplan, search
+from app.fhir.search.parse import parse_search
+from app.storage.engine import create_engine_async
+from app.storage.repository import Repository, SearchLimits
+from app.storage.unit_of_work import Storage
+from tests.search.conftest import BASE, KEY
+from tests.search.data import REHAB, SCT, careplan
+from tests.support.databases import postgres_admin_url
 
-# Writers below sleep up to SETTLE / 2 before committing; the margin keeps "commits within
-# settle of its stamp" (the mechanism's precondition) true on a loaded test machine.
-SETTLE = 1.0
+WRITER = AccessPolicy.internal("delta-test")
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def storage(engine: AsyncEngine) -> AsyncIterator[Storage]:
+    yield Storage(engine, base_url=BASE)
 
 
 def _now() -> datetime:
     return truncate_to_millis(datetime.now(UTC))
 
 
-async def _pull(engine: AsyncEngine, since: datetime, settle: float) -> tuple[list[str], datetime]:
+async def _write(repo: Repository, rid: str) -> None:
+    content = careplan(rid, "p1", REHAB)
+    await repo.create(content, resource_id=rid)
+
+
+async def _pull(storage: Storage, since: datetime) -> tuple[list[str], datetime]:
+    """One complete pull (every page) from `gt since`; returns what it saw and the horizon."""
     params = [
         ("category", f"{SCT}|{REHAB}"),
         ("_lastUpdated", f"gt{format_instant(since)}"),
         ("_sort", "_lastUpdated"),
         ("_count", "3"),
     ]
+    request = parse_search(["CarePlan"], params, base_url=BASE)
     seen: list[str] = []
     cursor = None
     watermark = None
     while True:
-        page = await search(engine, ["CarePlan"], params, cursor=cursor, settle_seconds=settle)
-        seen += [f"{m.res_id}@{m.version_id}" for m in page.matches]
+        async with storage.unit_of_work(WRITER, write=False) as repo:
+            page = await repo.search(request, cursor=cursor, cursor_key=KEY, limits=SearchLimits())
+        seen += [m.res_id for m in page.matches]
         assert page.watermark is not None
-        assert watermark in (None, page.watermark), "the watermark is fixed at the first page"
+        assert watermark in (None, page.watermark), "the horizon is fixed at the first page"
         watermark = page.watermark
         cursor = page.next_cursor
         if cursor is None:
@@ -49,56 +70,84 @@ async def _pull(engine: AsyncEngine, since: datetime, settle: float) -> tuple[li
         await asyncio.sleep(random.uniform(0, 0.02))
 
 
-async def test_delta_pull_with_concurrent_writers(engine: AsyncEngine, store: Store) -> None:
+async def test_delta_pull_with_concurrent_writers_misses_nothing_and_repeats_nothing(
+    storage: Storage,
+) -> None:
     random.seed(7)
     written: list[str] = []
 
     async def writer(name: str, n: int) -> None:
         for i in range(n):
-            async with engine.connect() as conn:
-                # Like the repository: take the write lock (SQLite: BEGIN IMMEDIATE), then
-                # stamp; the commit follows within settle_seconds of the stamp.
-                conn = await conn.execution_options(esp_write=True)
-                async with conn.begin():
-                    stamp = _now()
-                    rid = f"{name}{i}"
-                    await store.put(careplan(rid, "p1", REHAB), at=stamp, conn=conn)
-                    await asyncio.sleep(random.uniform(0, SETTLE / 2))  # a slow commit
-            written.append(f"{rid}@1")
+            async with storage.unit_of_work(WRITER, write=True) as repo:
+                await _write(repo, f"{name}{i}")
+                await asyncio.sleep(random.uniform(0, 0.15))  # a slow commit
+            written.append(f"{name}{i}")
 
-    since = _now()
+    nothing, since = await _pull(storage, EPOCH)  # a client starts from its last horizon
+    assert nothing == []
     writers = asyncio.gather(writer("a", 12), writer("b", 12), writer("c", 12))
     pulled: list[str] = []
     while not writers.done():
-        got, since = await _pull(engine, since, SETTLE)
+        got, since = await _pull(storage, since)
         pulled += got
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.03)
     await writers
-    await asyncio.sleep(SETTLE + 0.1)
-    got, since = await _pull(engine, since, SETTLE)
+    got, since = await _pull(storage, since)  # no settle wait: everything is committed now
     pulled += got
     assert len(pulled) == len(set(pulled)), "an entry was pulled twice"
     assert sorted(pulled) == sorted(written), "an entry was missed"
 
 
-# PostgreSQL only: SQLite serialises writers, so a second writer can never commit first.
+async def test_a_plan_shows_up_as_soon_as_no_older_writer_is_in_flight(storage: Storage) -> None:
+    _, since = await _pull(storage, EPOCH)
+    async with storage.unit_of_work(WRITER, write=True) as repo:
+        await _write(repo, "prompt")
+    seen, _ = await _pull(storage, since)
+    assert seen == ["prompt"]  # at once: no settle window
+
+
+# PostgreSQL: writers run concurrently, so a younger writer can commit before an older one.
 @pytest.mark.parametrize("search_db_url", ["postgres"], indirect=True)
-async def test_slow_writer_behind_the_cursor(engine: AsyncEngine, store: Store) -> None:
-    """Without settle, a writer stamped before a reader's watermark but committed after is lost."""
+async def test_a_slow_writer_held_open_holds_the_horizon_back_and_is_never_lost(
+    storage: Storage,
+) -> None:
+    _, since = await _pull(storage, EPOCH)
+    release = asyncio.Event()
+    slow_written = asyncio.Event()
 
-    async def run(settle: float) -> list[str]:
-        start = _now()
-        async with engine.connect() as slow, slow.begin():
-            await store.put(careplan(f"slow{settle}", "p1", REHAB), at=_now(), conn=slow)
-            await asyncio.sleep(0.05)
-            await store.put(careplan(f"fast{settle}", "p1", REHAB), at=_now())
-            await asyncio.sleep(0.05)
-            first, mark = await _pull(engine, start, settle)
-        await asyncio.sleep(settle + 0.1)
-        second, _ = await _pull(engine, mark, settle)
-        return [e for e in first + second if e.endswith(f"{settle}@1")]
+    async def slow() -> None:
+        async with storage.unit_of_work(WRITER, write=True) as repo:
+            await _write(repo, "slow")
+            slow_written.set()
+            await release.wait()  # held open while others commit and readers pull
 
-    unsafe = await run(0.0)
-    assert "slow0.0@1" not in unsafe  # the problem the watermark solves
-    safe = await run(SETTLE)
-    assert sorted(safe) == [f"fast{SETTLE}@1", f"slow{SETTLE}@1"]
+    task = asyncio.create_task(slow())
+    await slow_written.wait()
+    async with storage.unit_of_work(WRITER, write=True) as repo:
+        await _write(repo, "fast")  # stamped after "slow", committed before it
+    first, mark = await _pull(storage, since)
+    # Neither is shown: "fast" is newer than the in-flight writer's start, so showing it
+    # would let the next pull (gt its stamp) skip "slow" when it commits.
+    assert first == []
+    assert mark < _now()
+    release.set()
+    await task
+    second, _ = await _pull(storage, mark)
+    assert second == ["slow", "fast"]  # in _lastUpdated order, each exactly once
+
+
+# PostgreSQL: one database may hold several deployments (schemas); SQLite has one file each.
+@pytest.mark.parametrize("search_db_url", ["postgres"], indirect=True)
+async def test_the_horizon_ignores_writers_of_other_schemas(storage: Storage) -> None:
+    """Only this deployment's writers hold the horizon back (application_name)."""
+    other = create_engine_async(postgres_admin_url())  # schema public: another deployment
+    try:
+        async with other.connect() as conn, conn.begin():
+            await conn.execute(text("SELECT pg_current_xact_id()"))  # an open writer
+            _, since = await _pull(storage, EPOCH)
+            async with storage.unit_of_work(WRITER, write=True) as repo:
+                await _write(repo, "mine")
+            seen, _ = await _pull(storage, since)
+            assert seen == ["mine"]
+    finally:
+        await other.dispose()

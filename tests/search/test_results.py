@@ -122,7 +122,6 @@ async def test_tampered_or_foreign_cursor_is_400(engine: AsyncEngine, store: Sto
                 security=allow_all,
                 cursor_key=b"other" * 8,
                 cursor=token,
-                settle_seconds=0,
                 max_includes=10,
             )
 

@@ -1,0 +1,72 @@
+"""The unit of work: the request owns the transaction, and work that must follow a commit
+runs only after it (issue #15 part 0)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.access.policy import AccessPolicy
+from app.fhir.outcome import FhirError
+from app.settings import Settings
+from app.storage.engine import create_engine_async
+from app.storage.unit_of_work import Storage
+from tests.support.databases import truncate_all
+from tests.support.resources import careplan
+
+JOB = AccessPolicy.internal("unit-of-work-test")
+
+
+@pytest.fixture
+async def storage(settings: Settings) -> AsyncIterator[Storage]:
+    truncate_all(settings.database_url)
+    engine = create_engine_async(settings.database_url)
+    yield Storage(engine, base_url=settings.base_url)
+    await engine.dispose()
+
+
+async def test_after_commit_work_runs_once_the_commit_is_visible(storage: Storage) -> None:
+    seen: list[bool] = []
+
+    async def check() -> None:
+        async with storage.unit_of_work(JOB, write=False) as other:
+            seen.append(await other.exists_visible("CarePlan", "committed"))
+
+    async with storage.unit_of_work(JOB, write=True) as repo:
+        await repo.create(careplan(), resource_id="committed")
+        repo.after_commit(check)
+        assert seen == []
+    assert seen == [True]
+
+
+async def test_after_commit_work_never_runs_after_a_rollback(storage: Storage) -> None:
+    ran: list[str] = []
+
+    async def record() -> None:
+        ran.append("ran")
+
+    with pytest.raises(FhirError):
+        async with storage.unit_of_work(JOB, write=True) as repo:
+            await repo.create(careplan(), resource_id="rolled-back")
+            repo.after_commit(record)
+            raise FhirError.of(400, "invalid", "the request fails after writing")
+    assert ran == []
+    async with storage.unit_of_work(JOB, write=False) as repo:
+        assert not await repo.exists_visible("CarePlan", "rolled-back")
+
+
+async def test_failing_after_commit_work_is_logged_and_keeps_the_commit(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def fail() -> None:
+        raise RuntimeError("the notifier is down")
+
+    with caplog.at_level(logging.ERROR, logger="esp.storage"):
+        async with storage.unit_of_work(JOB, write=True) as repo:
+            await repo.create(careplan(), resource_id="kept")
+            repo.after_commit(fail)
+    assert "after-commit work failed" in caplog.text
+    async with storage.unit_of_work(JOB, write=False) as repo:
+        assert await repo.exists_visible("CarePlan", "kept")
