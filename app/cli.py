@@ -13,6 +13,7 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from app import serving
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
 from app.loader import database_has_patients, load_bundle, load_ndjson
@@ -22,6 +23,7 @@ from app.storage.engine import create_engine_async
 from app.storage.indexer import reindex
 
 ROOT = Path(__file__).resolve().parent.parent
+ASGI_APP = "app.main:asgi"
 
 
 def _project_root() -> Path:
@@ -49,17 +51,21 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.migrate:
         cmd_db(argparse.Namespace(action="upgrade", revision=None), settings)
-    uvicorn.run(
-        "app.main:asgi",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        proxy_headers=True,
-    )
+    workers = args.workers or settings.workers
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "proxy_headers": True,
+    }
+    if workers > 1 and serving.available():
+        # One listening socket per worker, so keep-alive connections spread over all
+        # of them (app/serving.py, docs/scaling.md).
+        return serving.run(ASGI_APP, workers, **options)
+    uvicorn.run(ASGI_APP, workers=workers, **options)
     return 0
 
 

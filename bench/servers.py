@@ -136,3 +136,41 @@ def start(
 
 def python() -> str:
     return sys.executable
+
+
+ESTABLISHED, LISTEN = "01", "0A"  # TCP states in /proc/net/tcp (include/net/tcp_states.h)
+
+
+def _socket_inodes(port: int, state: str) -> set[int]:
+    """Inodes of the TCP sockets in `state` whose local port is `port` (for ESTABLISHED:
+    the server side of its connections), from /proc/net/tcp and tcp6 (proc(5))."""
+    inodes: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def connections(port: int, pids: list[int], state: str = ESTABLISHED) -> dict[int, int]:
+    """How many connections on `port` each process holds open (state LISTEN: its listening
+    sockets): which worker accepted which connection, read from /proc, so the server
+    needs to expose nothing."""
+    inodes = _socket_inodes(port, state)
+    held: dict[int, int] = {}
+    for pid in pids:
+        count = 0
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                count += 1
+        held[pid] = count
+    return held
