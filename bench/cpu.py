@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+from bench.servers import children
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -27,16 +29,6 @@ def _stat(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 @dataclass
@@ -93,7 +85,7 @@ class PostgresCpu:
             return None
         total = sum(int(master[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
         snap = Snapshot()
-        for pid in _children(self.postmaster):
+        for pid in children(self.postmaster):
             fields = _stat(pid)
             if fields is None:
                 continue

@@ -110,6 +110,15 @@ def _target(name: str, wanted: str, measured: str, ok: bool | None) -> dict[str,
     return {"target": name, "wanted": wanted, "measured": measured, "status": status}
 
 
+def _threshold(
+    label: str, value: float | None, limit: float, show: str, *, at_least: bool = False
+) -> dict[str, Any]:
+    """`value` against `limit` (at most, or `at_least`); `show` formats both."""
+    ok = None if value is None else (value >= limit if at_least else value <= limit)
+    measured = "-" if value is None else show.format(value)
+    return _target(label, f"{'>=' if at_least else '<='} {show.format(limit)}", measured, ok)
+
+
 def _cpu_targets(phases: dict[str, Any], state: str) -> list[dict[str, Any]]:
     """Server+DB CPU per request of read, create and the subject searches, and flatness."""
     out = []
@@ -117,14 +126,7 @@ def _cpu_targets(phases: dict[str, Any], state: str) -> list[dict[str, Any]]:
         if state != "analyzed" and not name.startswith("search-"):
             continue
         ms = phases.get(name, {}).get("server_db_cpu_ms_per_request")
-        out.append(
-            _target(
-                f"{name} server+DB CPU ({state})",
-                f"<= {limit} ms/request",
-                f"{ms:.2f} ms" if ms is not None else "-",
-                None if ms is None else ms <= limit,
-            )
-        )
+        out.append(_threshold(f"{name} server+DB CPU ({state})", ms, limit, "{:.2f} ms/request"))
     low, high = (
         phases.get(n, {}).get("server_db_cpu_ms_per_request") for n in (SUBJECTS[0], SUBJECTS[-1])
     )
@@ -143,14 +145,7 @@ def _ratio_targets(w: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, wanted in RATIO_TARGETS:
         ratio = w.get(name, {}).get("ratio_to_floor")
-        out.append(
-            _target(
-                f"{name} throughput / floor",
-                f">= {wanted:.0%}",
-                f"{ratio:.0%}" if ratio is not None else "-",
-                None if ratio is None else ratio >= wanted,
-            )
-        )
+        out.append(_threshold(f"{name} throughput / floor", ratio, wanted, "{:.0%}", at_least=True))
     ratios = [w.get(n, {}).get("ratio_to_floor") for n in SUBJECTS]
     known = [r for r in ratios if r is not None]
     out.append(
@@ -166,12 +161,7 @@ def _ratio_targets(w: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _rate_target(w: dict[str, Any], name: str, label: str, wanted: int) -> dict[str, Any]:
     rate = w.get(name, {}).get("resources_per_s")
-    return _target(
-        label,
-        f">= {wanted:,} resources/s",
-        f"{rate:.0f} resources/s" if rate is not None else "-",
-        None if rate is None else rate >= wanted,
-    )
+    return _threshold(label, rate, wanted, "{:,.0f} resources/s", at_least=True)
 
 
 def _series_targets(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -210,15 +200,8 @@ def _balance_target(w: dict[str, Any]) -> dict[str, Any]:
         and r.get("concurrency", 0) >= BALANCE_CONCURRENCY
         and r.get("server_cpu_s", 0) >= BALANCE_MIN_CPU_S
     }
-    if not judged:
-        return _target("worker balance", f"within +-{BALANCE:.0%} of the mean", "-", None)
-    worst = max(judged, key=lambda n: judged[n])
-    return _target(
-        "worker balance",
-        f"within +-{BALANCE:.0%} of the mean",
-        f"worst {judged[worst]:.0%} ({worst}, {len(judged)} phases)",
-        judged[worst] <= BALANCE,
-    )
+    wanted = f"within +-{BALANCE:.0%} of the mean"
+    return _worst("worker balance", wanted, judged, BALANCE, "worst {0:.0%} ({1}, {2} phases)")
 
 
 def _generator_target(w: dict[str, Any]) -> dict[str, Any]:
@@ -227,15 +210,19 @@ def _generator_target(w: dict[str, Any]) -> dict[str, Any]:
         for name in ("floor-insert", "floor-select")
         if (rate := w.get(name, {}).get("generator", {}).get("cpu_s_per_s")) is not None
     }
-    if not floors:
-        return _target("generator CPU at the floor's rate", "<= 0.25 CPU s/s", "-", None)
-    worst = max(floors, key=lambda n: floors[n])
-    return _target(
-        "generator CPU at the floor's rate",
-        f"<= {GENERATOR_CPU_S_PER_S} CPU s/s",
-        f"{floors[worst]:.3f} CPU s/s ({worst})",
-        floors[worst] <= GENERATOR_CPU_S_PER_S,
-    )
+    label, wanted = "generator CPU at the floor's rate", f"<= {GENERATOR_CPU_S_PER_S} CPU s/s"
+    return _worst(label, wanted, floors, GENERATOR_CPU_S_PER_S, "{0:.3f} CPU s/s ({1})")
+
+
+def _worst(
+    label: str, wanted: str, values: dict[str, float], limit: float, show: str
+) -> dict[str, Any]:
+    """The highest of `values` (by phase) at most `limit`; `show` gets value, phase, count."""
+    if not values:
+        return _target(label, wanted, "-", None)
+    worst = max(values, key=values.__getitem__)
+    measured = show.format(values[worst], worst, len(values))
+    return _target(label, wanted, measured, values[worst] <= limit)
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
