@@ -475,6 +475,8 @@ class Run:
         """`run` the phase between two snapshots of the workers' and PostgreSQL's CPU; the
         connections each worker holds are sampled halfway through."""
         assert self.pg is not None
+        if server is not None:
+            settle(server)  # what the last phase (or warm-up) left in flight is not this one's
         before = servers.snapshot(server) if server else {}
         db_before = self.pg.snapshot()
         load_before = loadavg()
@@ -491,6 +493,10 @@ class Run:
         finally:
             if timer is not None:
                 timer.cancel()
+        if server is not None:
+            # The requests still in flight when wrk stopped are served to the end (a
+            # transaction commits): their CPU is this phase's, and so are they.
+            settle(server)
         db = PostgresCpu.delta(db_before, self.pg.snapshot())
         result["workload"] = name
         if server is not None:
@@ -507,7 +513,7 @@ class Run:
                 pid: {"rss_kib": a["rss_kib"], "peak_kib": a["peak_kib"]}
                 for pid, a in after.items()
             }
-        requests = result["requests"]
+        requests = result["requests"] + result.get("in_flight", 0)
         result["db_cpu_s"] = db["cpu_s"]
         result["db_other_clients_cpu_s"] = db["other_clients_cpu_s"]
         result["cpu_ms_per_request"] = (
@@ -646,6 +652,11 @@ class Run:
         unknown = set(chosen) - set(WORKLOADS)
         if unknown:
             raise SystemExit(f"unknown workloads: {', '.join(sorted(unknown))}")
+        if args.schema and any(n in chosen for n in SUBJECT_WORKLOADS):
+            # Their patients are written by the run that loads the data; a reused schema
+            # does not say which they are.
+            print("the subject searches are not run on a reused schema (--schema)", flush=True)
+            chosen = [n for n in chosen if n not in SUBJECT_WORKLOADS]
         sizes = self.sizes
         self.setup()
         self.fill_to(sizes[0])
@@ -763,6 +774,24 @@ class Run:
             outputs[renderer] = str(output)
         self.results["profile"] = {"workload": name, **outputs, **result}
         print(f"profile written to {', '.join(outputs.values())}", flush=True)
+
+
+SETTLE_TICKS = 2  # idle: the workers' CPU grew by at most this many clock ticks ...
+SETTLE_SECONDS = 0.25  # ... in this long
+SETTLE_TIMEOUT = 180.0
+
+
+def settle(server: servers.Server) -> None:
+    """Wait until the server's workers are idle (requests a client gave up on, e.g. at the
+    end of a wrk run, are still served to the end)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    last = sum(w["cpu_s"] for w in servers.snapshot(server).values())
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_SECONDS)
+        now = sum(w["cpu_s"] for w in servers.snapshot(server).values())
+        if now - last <= SETTLE_TICKS / servers.CLK_TCK:
+            return
+        last = now
 
 
 def _fields(load: wrk.Load) -> dict[str, Any]:

@@ -127,6 +127,10 @@ def run(root: str, requests: Path, load: Load, headers: dict[str, str]) -> dict[
         "concurrency": load.connections,
         "duration_s": round(duration, 3),
         "requests": requests_done,
+        # A closed loop stops with a request outstanding on every connection; the server
+        # still serves them (bench/run.py counts their CPU and them). At a constant rate
+        # a connection mostly waits for its next request's time.
+        "in_flight": 0 if load.rate else load.connections,
         "errors": failed + transport + int(v["exhausted"]),
         "requests_per_s": round(requests_done / duration, 2) if duration else 0.0,
         "resources_per_s": round(ok * load.resources / duration, 2) if duration else 0.0,
