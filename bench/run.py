@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -456,7 +457,7 @@ class Run:
             wrk.run(
                 server.root,
                 warm,
-                wrk.Load(**{**_fields(load), "duration": self.args.warmup}),
+                dataclasses.replace(load, duration=self.args.warmup),
                 headers,
             )
 
@@ -792,10 +793,6 @@ def settle(server: servers.Server) -> None:
         if now - last <= SETTLE_TICKS / servers.CLK_TCK:
             return
         last = now
-
-
-def _fields(load: wrk.Load) -> dict[str, Any]:
-    return {name: getattr(load, name) for name in wrk.Load.__slots__}
 
 
 def main(argv: list[str] | None = None) -> int:

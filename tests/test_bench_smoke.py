@@ -63,6 +63,10 @@ def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
         "0",
         "--series-duration",
         "0.3",
+        "--series-rate",
+        "20",
+        "--series-concurrency",
+        "2",
         "--concurrency",
         "2",
         "--pull-plans",
@@ -114,6 +118,11 @@ def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
     searches = {"search-patient-plans", "search-delta", "search-condition", "search-patient"}
     assert set(point["workloads"]) == {*searches, "delta-pull"}
     assert set(point["stale"]) == searches
+    for name in searches:  # constant rate: one connection per wrk thread, latency from due
+        for phase in (point["workloads"][name], point["stale"][name]):
+            assert phase["latency_from"] == "due", name
+            assert phase["generator"]["rate"] == 20 and phase["generator"]["threads"] == 2
+    assert results["workloads"]["read"]["latency_from"] == "sent"
     assert results["preload"][0]["resources_added"] >= 200
     assert {t["status"] for t in results["targets"]} <= {"PASS", "MISS", "NOT RUN"}
     judged = {t["target"] for t in results["targets"]}
