@@ -415,13 +415,24 @@ class Run:
             },
         }
 
-    def requests_file(self, name: str, count: int, label: str) -> Path:
-        """`count` requests of workload `name` drawn from the sample, as wrk's request file."""
+    def requests_file(self, name: str, count: int, label: str) -> tuple[Path, Call]:
+        """`count` requests of workload `name` drawn from the sample, as wrk's request file;
+        and the first of them."""
         draw = Requests(self.spec(name), random.Random(f"{self.args.seed}:{name}:{label}"))
         calls: list[Call] = [draw.next(name) for _ in range(count)]
         path = self.tmp / f"{name}.{label}.requests"
         wrk.write_requests(path, calls)
-        return path
+        return path, calls[0]
+
+    def probe(self, call: Call, headers: dict[str, str]) -> dict[str, Any]:
+        """What one of the phase's requests answers: a search that finds nothing (say,
+        because the caller may not see the plans) would be cheap and measure nothing."""
+        response = httpx.get(call.url, headers=headers, timeout=120, trust_env=False)
+        body = response.json() if response.status_code == 200 else {}
+        matches = sum(
+            1 for e in body.get("entry", []) if e.get("search", {}).get("mode", "match") == "match"
+        )
+        return {"status": response.status_code, "matches": matches if "entry" in body else None}
 
     def workload(
         self, name: str, concurrency: int, duration: float, rate: float = 0.0
@@ -451,9 +462,9 @@ class Run:
             return math.ceil(max(1.0, seconds) * TRANSACTION_CEILING) if once else POOL
 
         headers = self.headers()
-        phase = self.requests_file(name, pool(duration), "phase")
+        phase, first = self.requests_file(name, pool(duration), "phase")
         if self.args.warmup > 0:
-            warm = self.requests_file(name, pool(self.args.warmup), "warmup") if once else phase
+            warm = self.requests_file(name, pool(self.args.warmup), "warmup")[0] if once else phase
             wrk.run(
                 server.root,
                 warm,
@@ -464,7 +475,12 @@ class Run:
         def run() -> dict[str, Any]:
             return wrk.run(server.root, phase, load, headers)
 
-        return self.measure(name, server, duration, run)
+        result = self.measure(name, server, duration, run)
+        if name.startswith("search-"):
+            result["probe"] = self.probe(first, headers)
+            if not result["probe"]["matches"]:
+                print(f"    ! {name} found nothing: {result['probe']}", flush=True)
+        return result
 
     def measure(
         self,

@@ -107,6 +107,16 @@ def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
         assert len(workload["workers_cpu_s"]) == 2, name
         ratio = workload["ratio_to_floor"]
         assert ratio is None or isinstance(ratio, int | float), name
+    # The searches measured real pages: the reading organisation sees its subject patients'
+    # plans (a page of 20, or all 10), and the sampled citizen's plan, conditions, patient.
+    for phases in (results["workloads"], results["stale"]):
+        for tier in (10, 100, 1000):
+            assert phases[f"search-subject-{tier}"]["probe"] == {
+                "status": 200,
+                "matches": min(tier, 20),
+            }
+        for name in ("search-patient-plans", "search-condition", "search-patient"):
+            assert phases[name]["probe"]["matches"] >= 1, (name, phases[name]["probe"])
     assert results["workloads"]["transaction"]["resources_per_s"] > 0
     assert results["workloads"]["cli-load"]["requests"] >= 200
     for name in ("create", "read", "search-subject-10", "transaction", "mixed"):
