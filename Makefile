@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck openapi bench clean install browser
+.PHONY: run test lint typecheck openapi bench clean install browser wrk
 
 # `make run` serves plain http on 127.0.0.1: the portal's cookie cannot be Secure there.
 run: export ESP_SESSION_COOKIE_SECURE ?= false
@@ -36,8 +36,14 @@ browser:
 	  echo "installing Debian nodejs and npm for the fhirclient.js test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 
+## Debian's wrk, the benchmark's HTTP load generator (the bench smoke test in `make test` drives it).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian wrk for the benchmark"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 ## Set up and run the whole suite on SQLite and PostgreSQL, plus lint, types and layering.
-test: $(STAMP) browser
+test: $(STAMP) browser wrk
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/mypy app bench
 	$(BIN)/lint-imports
@@ -54,7 +60,7 @@ openapi: $(STAMP)
 	$(BIN)/esp-careplans export-openapi
 
 ## Benchmarks on PostgreSQL (docs/performance.md); e.g. make bench BENCH_ARGS="--sizes 500 --duration 1"
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -13,6 +13,7 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from app import serving
 from app.access.authorities import Authorities
 from app.api.http_protocol import FhirH11Protocol, HeadLimits
 from app.demo import load_demo
@@ -24,6 +25,7 @@ from app.storage.engine import create_engine_async
 from app.storage.indexer import rebuild_if_stale, reindex
 
 ROOT = Path(__file__).resolve().parent.parent
+ASGI_APP = "app.main:asgi"
 
 
 def _project_root() -> Path:
@@ -70,23 +72,27 @@ async def _rebuild_stale_access_rows(settings: Settings) -> int | None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.migrate:
         cmd_db(argparse.Namespace(action="upgrade", revision=None), settings)
-    uvicorn.run(
-        "app.main:asgi",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        proxy_headers=True,
+    workers = args.workers or settings.workers
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "proxy_headers": True,
         # No `Server: uvicorn` banner; heads refused with an OperationOutcome (414/431/400).
-        server_header=False,
-        http=FhirH11Protocol,
-        h11_max_incomplete_event_size=HeadLimits(
+        "server_header": False,
+        "http": FhirH11Protocol,
+        "h11_max_incomplete_event_size": HeadLimits(
             settings.max_request_line_bytes, settings.max_header_bytes
         ).h11_buffer,
-    )
+    }
+    if workers > 1 and serving.available():
+        # One listening socket per worker, so keep-alive connections spread over all
+        # of them (app/serving.py, docs/scaling.md).
+        return serving.run(ASGI_APP, workers, **options)
+    uvicorn.run(ASGI_APP, workers=workers, **options)
     return 0
 
 

@@ -775,3 +775,20 @@ def transaction(entries: list[tuple[str, dict[str, Any], str | None]]) -> dict[s
             request["ifNoneExist"] = if_none_exist
         out.append({"fullUrl": full_url, "resource": resource, "request": request})
     return {"resourceType": "Bundle", "type": "transaction", "entry": out}
+
+
+def ndjson_lines(world: World, start: int, resources: int) -> Iterator[bytes]:
+    """About `resources` resources of citizens from `start` on, one JSON per line with its
+    own id and references between them as `Type/id` (the bulk-data form `esp-careplans
+    load FILE.ndjson` reads; the organisations must be stored, see `World.stored`)."""
+    for citizen in world.citizens(resources, start):
+        entries = citizen.bundle["entry"]
+        ids = {e["fullUrl"]: e["fullUrl"].rsplit(":", 1)[1] for e in entries}
+        local = {
+            e["fullUrl"]: f"{e['resource']['resourceType']}/{ids[e['fullUrl']]}" for e in entries
+        }
+        for entry in entries:
+            text = json.dumps({**entry["resource"], "id": ids[entry["fullUrl"]]})
+            for urn, reference in local.items():
+                text = text.replace(f'"reference": "{urn}"', f'"reference": "{reference}"')
+            yield text.encode() + b"\n"

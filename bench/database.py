@@ -29,6 +29,12 @@ def schema_url(admin: str, schema: str) -> str:
     return f"{admin}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
+def with_application_name(url: str, name: str) -> str:
+    """`url` with libpq's `application_name`, which pg_stat_activity shows per backend."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}application_name={quote(name)}"
+
+
 def create_schema(admin: str) -> str:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
@@ -67,9 +73,14 @@ def count_resources(url: str) -> dict[str, int]:
 
 
 def analyze(url: str) -> None:
-    """Fresh planner statistics after a bulk load (autovacuum may lag behind it)."""
+    """Fresh planner statistics for the run's schema (autovacuum is off here; a bare
+    ANALYZE would also analyse every other schema of the shared database)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'ANALYZE "{table}"')
 
 
 def floor_ids(url: str, limit: int = 2000) -> list[int]:
@@ -83,6 +94,7 @@ def floor_ids(url: str, limit: int = 2000) -> list[int]:
 def database_facts(url: str) -> dict[str, str]:
     with psycopg.connect(url, autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()
         size = conn.execute(
             "SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
@@ -90,6 +102,7 @@ def database_facts(url: str) -> dict[str, str]:
         ).fetchone()
     return {
         "server_version": str(version[0] if version else ""),
+        "autovacuum": str(autovacuum[0] if autovacuum else ""),
         "schema_size": str(size[0] if size else ""),
     }
 

@@ -1,7 +1,7 @@
 """The raw floor: the least a JSON-over-HTTP service on our stack can do per request.
 
-Same server (uvicorn, same worker count, uvloop/httptools as installed), same driver
-(psycopg 3 async), same database and JSON library (orjson); no FHIR, no SQLAlchemy, no
+Same server (uvicorn, the workers and sockets of `esp-careplans serve`, uvloop/httptools),
+same driver (psycopg 3 async), same database and JSON library (orjson); no FHIR, no SQLAlchemy, no
 framework beyond bare ASGI. One row per request in `floor_resource(id bigserial, content
 jsonb)`. Its throughput is the denominator of every ratio in the report.
 
@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
+
+from app import serving
 
 DATABASE_ENV = "BENCH_FLOOR_DATABASE_URL"
 POOL_SIZE = 10  # the service's engine pool size (app/storage/engine.py)
@@ -146,18 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    # The same uvicorn options as `esp-careplans serve` (app/cli.py), loopback only.
-    uvicorn.run(
-        "bench.floor:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        proxy_headers=True,
-    )
+    # The same uvicorn options and the same workers as `esp-careplans serve` (app/cli.py):
+    # one SO_REUSEPORT socket per worker, loopback only.
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "proxy_headers": True,
+    }
+    if args.workers > 1 and serving.available():
+        return serving.run("bench.floor:create_app", args.workers, **options)
+    uvicorn.run("bench.floor:create_app", workers=args.workers, **options)
     return 0
 
 

@@ -1,12 +1,14 @@
-"""The load generator: one workload at fixed concurrency for a fixed time, in its own process.
+"""What the workloads send, and the delta pull (the one sequential client).
+
+The HTTP load itself is wrk's (bench/wrk.py): `Requests` draws the calls of a workload
+from the stored-data sample (ids, CPR numbers, time range, bodies) and bench/run.py writes
+them into wrk's request file. The delta pull follows `next` links one page at a time, so
+it runs here, in its own process:
 
     python -m bench.load SPEC.json OUT.json
 
-SPEC names the workload, the targets (service and floor base URLs, loopback only), the
-concurrency, duration, warm-up and request cap, auth headers and the sample of stored data
-(ids, CPR numbers, time range) the requests are drawn from. OUT gets counts, status codes,
-latency percentiles, error samples and the client's own CPU time. Every loop stops by itself:
-at the deadline or at `max_requests`, whichever comes first.
+SPEC names the base URL (loopback only), auth headers and the sample; OUT gets pages,
+plans, duplicates, latency percentiles and the client's own CPU time.
 """
 
 from __future__ import annotations
@@ -45,14 +47,21 @@ WORKLOADS = (
     "floor-select",
     "create",
     "read",
+    "search-subject-10",
+    "search-subject-100",
+    "search-subject-1000",
     "search-patient-plans",
     "search-delta",
     "search-condition",
     "search-patient",
     "transaction",
+    "cli-load",
     "mixed",
     "delta-pull",
 )
+# GET CarePlan?subject=Patient/<id>&_count=20 on patients with this many plans each.
+SUBJECT_TIERS = (10, 100, 1000)
+SUBJECT_PAGE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,8 @@ class Requests:
         self.citizens: list[list[str]] = sample["citizens"]
         self.active = [c for c in self.citizens if c[3] == "active"] or self.citizens
         self.floor_ids: list[int] = sample.get("floor_ids", [])
+        # tier ("10", "100", "1000") -> patients with that many plans (bench/preload.py)
+        self.subjects: dict[str, list[str]] = sample.get("subjects", {})
         self.since: tuple[float, float] = (float(sample["since"][0]), float(sample["since"][1]))
         self.world: World | None = None
         self.next_index = int(spec.get("index_start", 50_000_000))
@@ -151,6 +162,9 @@ class Requests:
                 f"&_lastUpdated=gt{self._since()}&_sort=_lastUpdated&_count=100",
                 workload,
             )
+        if workload.startswith("search-subject-"):
+            patient = rng.choice(self.subjects[workload.rsplit("-", 1)[1]])
+            return self._get(f"CarePlan?subject=Patient/{patient}&_count={SUBJECT_PAGE}", workload)
         if workload == "search-condition":
             return self._get(f"Condition?patient={rng.choice(self.citizens)[1]}", workload)
         if workload == "search-patient":
@@ -180,51 +194,6 @@ class Requests:
 def instant(epoch: float) -> str:
     """A FHIR instant in UTC with milliseconds (no `+`, so it needs no URL escaping)."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _check(call: Call, response: httpx.Response) -> str:
-    """An error detail for a 2xx answer that is wrong for its request ("" when fine)."""
-    if call.kind == "transaction":
-        entries = response.json().get("entry", [])
-        bad = [
-            e["response"]["status"]
-            for e in entries
-            if not e.get("response", {}).get("status", "").startswith(("200", "201"))
-        ]
-        if len(entries) != call.resources or bad:
-            return f"transaction answered {len(entries)} entries, bad statuses {bad[:3]}"
-    return ""
-
-
-async def _worker(
-    client: httpx.AsyncClient,
-    requests: Requests,
-    workload: str,
-    deadline: float,
-    budget: list[int],
-    tally: Tally | None,
-) -> None:
-    while time.monotonic() < deadline and budget[0] > 0:
-        budget[0] -= 1
-        call = requests.next(workload)
-        headers = {"content-type": call.content_type} if call.body is not None else {}
-        started = time.perf_counter()
-        try:
-            response = await client.request(
-                call.method, call.url, content=call.body, headers=headers
-            )
-            elapsed = time.perf_counter() - started
-            status, detail = str(response.status_code), ""
-            if response.status_code >= 400:
-                detail = response.text[:300]
-            else:
-                detail = _check(call, response)
-                status = "invalid" if detail else status
-        except httpx.HTTPError as exc:
-            elapsed = time.perf_counter() - started
-            status, detail = type(exc).__name__, str(exc)[:200]
-        if tally is not None:
-            tally.record(call, elapsed, status, detail)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -258,45 +227,20 @@ def summary(tally: Tally, seconds: float, workload: str, concurrency: int) -> di
     }
 
 
-async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
-    """Warm up, then run `concurrency` loops until the deadline or the request cap."""
-    workload = spec["workload"]
-    concurrency = int(spec["concurrency"])
-    requests = Requests(spec, random.Random(f"{spec.get('seed', 0)}:{workload}"))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+async def pull(spec: dict[str, Any]) -> dict[str, Any]:
+    """The delta pull with its own CPU time (the client is one sequential process)."""
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     async with httpx.AsyncClient(
-        headers=spec.get("headers", {}),
-        timeout=float(spec.get("timeout", 30)),
-        limits=limits,
-        trust_env=False,
+        headers=spec.get("headers", {}), timeout=float(spec.get("timeout", 60)), trust_env=False
     ) as client:
-        if workload == "delta-pull":
-            return await delta_pull(client, spec)
-        warmup = float(spec.get("warmup", 1.0))
-        if warmup > 0:
-            deadline = time.monotonic() + warmup
-            budget = [max(1, int(spec["max_requests"]) // 10)]
-            await asyncio.gather(
-                *(
-                    _worker(client, requests, workload, deadline, budget, None)
-                    for _ in range(concurrency)
-                )
-            )
-        tally = Tally()
-        cpu = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.monotonic()
-        deadline = started + float(spec["duration"])
-        budget = [int(spec["max_requests"])]
-        await asyncio.gather(
-            *(
-                _worker(client, requests, workload, deadline, budget, tally)
-                for _ in range(concurrency)
-            )
-        )
-        seconds = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_SELF)
-    result = summary(tally, seconds, workload, concurrency)
-    result["client_cpu_s"] = round(after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime, 3)
+        result = await delta_pull(client, spec)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    spent = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    result["generator"] = {
+        "tool": "python",
+        "cpu_s": round(spent, 3),
+        "cpu_s_per_s": round(spent / result["duration_s"], 4) if result["duration_s"] else 0.0,
+    }
     return result
 
 
@@ -356,10 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 2
     spec = json.loads(Path(args[0]).read_text("utf-8"))
-    for url in (spec["base"], spec.get("floor") or spec["base"]):
-        if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit(f"refusing a non-loopback target: {url}")
-    result = asyncio.run(run_load(spec))
+    if urlsplit(spec["base"]).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"refusing a non-loopback target: {spec['base']}")
+    result = asyncio.run(pull(spec))
     Path(args[1]).write_text(json.dumps(result, indent=2), "utf-8")
     return 0
 

@@ -7,6 +7,7 @@ import asyncio
 import random
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.data import Citizen, World, organisation_bundle
+from bench.data import Citizen, World, organisation_bundle, transaction
 
 FHIR_JSON = {"content-type": "application/fhir+json"}
+# The subject-search patients' plans: a kind no other workload searches for (the delta
+# searches ask for rehabilitation plans, the CPR search for the sample citizens' kinds).
+SUBJECT_KIND = "discharge-agreement"
 
 
 class PreloadError(RuntimeError):
@@ -159,3 +163,44 @@ async def preload(
         raise PreloadError(str(errors[0])) from errors[0]
     progress.seconds += time.monotonic() - started
     progress.last_epoch = time.time()
+
+
+async def load_subjects(
+    client: httpx.AsyncClient,
+    base: str,
+    world: World,
+    author: dict[str, Any],
+    tiers: tuple[int, ...],
+    patients: int,
+    start: int,
+    per_bundle: int = 50,
+) -> dict[str, list[str]]:
+    """`patients` patients for every tier, each with `tier` CarePlans, written through the
+    API by the organisation whose token the workloads use and naming it as the plans'
+    author: it sees them as their author whatever else the access rules say. Citizens
+    from index `start` on; returns tier -> patient ids."""
+    out: dict[str, list[str]] = {}
+    index = start
+    for tier in tiers:
+        for _ in range(patients):
+            citizen = world.citizen(index, kind=SUBJECT_KIND)
+            citizen.bundle["entry"][-1]["resource"]["author"] = author
+            entries = (await _post(client, base, citizen.bundle))["entry"]
+            goal = next(
+                i
+                for i, e in enumerate(citizen.bundle["entry"])
+                if e["resource"]["resourceType"] == "Goal"
+            )
+            patient, condition, goal_id = _id(entries[0]), _id(entries[1]), _id(entries[goal])
+            for first in range(1, tier, per_bundle):
+                plans: list[tuple[str, dict[str, Any], str | None]] = []
+                for n in range(first, min(tier, first + per_bundle)):
+                    plan = world.careplan(
+                        index * 10_000 + n, SUBJECT_KIND, patient, condition, goal_id
+                    )
+                    urn = f"urn:uuid:{uuid.UUID(int=index * 10_000 + n)}"
+                    plans.append((urn, {**plan, "author": author}, None))
+                await _post(client, base, transaction(plans))
+            out.setdefault(str(tier), []).append(patient)
+            index += 1
+    return out

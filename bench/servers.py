@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -16,6 +17,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the harness dies, even by SIGKILL (a test's
+    timeout), so no server outlives its run (prctl(2) PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -112,7 +120,12 @@ def start(
     log_path = log_dir / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed by Server.stop
     process = subprocess.Popen(
-        command, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        command,
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     server = Server(name, process, f"http://127.0.0.1:{port}", log_path, log)
     deadline = time.monotonic() + timeout
@@ -136,3 +149,41 @@ def start(
 
 def python() -> str:
     return sys.executable
+
+
+ESTABLISHED, LISTEN = "01", "0A"  # TCP states in /proc/net/tcp (include/net/tcp_states.h)
+
+
+def _socket_inodes(port: int, state: str) -> set[int]:
+    """Inodes of the TCP sockets in `state` whose local port is `port` (for ESTABLISHED:
+    the server side of its connections), from /proc/net/tcp and tcp6 (proc(5))."""
+    inodes: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def connections(port: int, pids: list[int], state: str = ESTABLISHED) -> dict[int, int]:
+    """How many connections on `port` each process holds open (state LISTEN: its listening
+    sockets): which worker accepted which connection, read from /proc, so the server
+    needs to expose nothing."""
+    inodes = _socket_inodes(port, state)
+    held: dict[int, int] = {}
+    for pid in pids:
+        count = 0
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                count += 1
+        held[pid] = count
+    return held

@@ -1,9 +1,11 @@
-"""The benchmark harness runs end to end on a tiny data set (structure only, never timings)."""
+"""The benchmark harness runs end to end on a tiny data set with wrk (structure only, never
+timings): every phase has its generator, worker and PostgreSQL CPU and no errors."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench import wrk
 from bench.load import WORKLOADS
+from bench.run import SEARCH_WORKLOADS
 from tests.support.databases import DEFAULT_POSTGRES_URL, postgres_unavailable
 
 pytestmark = pytest.mark.slow
@@ -27,6 +31,8 @@ NUMERIC = (
     "duration_s",
     "cpu_ms_per_request",
     "server_cpu_s",
+    "server_db_cpu_ms_per_request",
+    "db_cpu_s",
 )
 
 
@@ -40,6 +46,8 @@ def _postgres_url() -> str:
 
 
 def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
+    # No skip: `make test` installs wrk (the Makefile's wrk target), as it does chromium.
+    assert shutil.which("wrk"), wrk.MISSING
     output, plot = tmp_path / "latest.json", tmp_path / "latest.png"
     command = [
         sys.executable,
@@ -55,46 +63,92 @@ def test_tiny_run_writes_the_expected_json(tmp_path: Path) -> None:
         "0",
         "--series-duration",
         "0.3",
+        "--series-rate",
+        "20",
+        "--series-concurrency",
+        "2",
         "--concurrency",
         "2",
         "--pull-plans",
         "100",
+        "--subject-patients",
+        "1",
+        "--load-resources",
+        "200",
         "--output",
         str(output),
         "--plot",
         str(plot),
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     results = json.loads(output.read_text("utf-8"))
     assert plot.stat().st_size > 0
-    assert {"machine", "config", "preload", "workloads", "series", "targets"} <= set(results)
+    assert {"machine", "config", "preload", "stale", "workloads", "series", "targets"} <= set(
+        results
+    )
+    assert results["machine"]["postgres_cpu_from_proc"] is True
     assert list(results["workloads"]) == list(WORKLOADS)
-    for name, workload in results["workloads"].items():
+    assert list(results["stale"]) == list(SEARCH_WORKLOADS)
+    phases = [*results["workloads"].items(), *results["stale"].items()]
+    for name, workload in phases:
         for field in NUMERIC:
             assert isinstance(workload[field], int | float), (name, field)
+        assert workload["requests"] > 0 and workload["errors"] == 0, (name, workload)
+        generator = workload["generator"]
+        assert isinstance(generator["cpu_s"], float) and generator["cpu_s_per_s"] >= 0, name
+        if name == "cli-load":
+            continue  # the loader is its own server: no workers
+        assert generator["tool"] == ("python" if name == "delta-pull" else "wrk"), name
         assert isinstance(workload["server"], dict) and workload["server"], name
         for worker in workload["server"].values():
             assert isinstance(worker["rss_kib"], int)
+        assert len(workload["workers_cpu_s"]) == 2, name
         ratio = workload["ratio_to_floor"]
         assert ratio is None or isinstance(ratio, int | float), name
-    for name in ("create", "read", "transaction", "mixed"):
+    # The searches measured real pages: the reading organisation sees its subject patients'
+    # plans (a page of 20, or all 10), and the sampled citizen's plan, conditions, patient.
+    for phases in (results["workloads"], results["stale"]):
+        for tier in (10, 100, 1000):
+            assert phases[f"search-subject-{tier}"]["probe"] == {
+                "status": 200,
+                "matches": min(tier, 20),
+            }
+        for name in ("search-patient-plans", "search-condition", "search-patient"):
+            assert phases[name]["probe"]["matches"] >= 1, (name, phases[name]["probe"])
+    assert results["workloads"]["transaction"]["resources_per_s"] > 0
+    assert results["workloads"]["cli-load"]["requests"] >= 200
+    for name in ("create", "read", "search-subject-10", "transaction", "mixed"):
         assert isinstance(results["workloads"][name]["ratio_to_floor"], int | float), name
     pull = results["workloads"]["delta-pull"]
     assert {"pages", "plans", "duplicates", "plans_per_s"} <= set(pull)
     [point] = results["series"]
     assert point["size"] == 200 and point["resources"] >= 200
-    assert set(point["workloads"]) == {
-        "search-patient-plans",
-        "search-delta",
-        "search-condition",
-        "search-patient",
-        "delta-pull",
-    }
+    searches = {"search-patient-plans", "search-delta", "search-condition", "search-patient"}
+    assert set(point["workloads"]) == {*searches, "delta-pull"}
+    assert set(point["stale"]) == searches
+    for name in searches:  # constant rate: one connection per wrk thread, latency from due
+        for phase in (point["workloads"][name], point["stale"][name]):
+            assert phase["latency_from"] == "due", name
+            assert phase["generator"]["rate"] == 20 and phase["generator"]["threads"] == 2
+    assert results["workloads"]["read"]["latency_from"] == "sent"
     assert results["preload"][0]["resources_added"] >= 200
     assert {t["status"] for t in results["targets"]} <= {"PASS", "MISS", "NOT RUN"}
-    assert "targets" in done.stdout
+    judged = {t["target"] for t in results["targets"]}
+    for target in (
+        "read server+DB CPU (analyzed)",
+        "search-subject-1000 server+DB CPU (stale)",
+        "subject search flat (analyzed)",
+        "transaction ingest (50 entries)",
+        "esp-careplans load ingest",
+        "worker balance",
+        "generator CPU at the floor's rate",
+    ):
+        assert target in judged, target
+    generator = next(t for t in results["targets"] if t["target"].startswith("generator"))
+    assert generator["status"] in ("PASS", "MISS"), generator
+    assert "targets" in done.stdout and "PASS" in done.stdout
 
 
 def test_preload_credentials_are_renewed_when_the_service_refuses_them() -> None:

@@ -32,6 +32,7 @@ class RunningServer:
 
     base: str
     tokens: TokenFactory
+    pid: int = 0  # the `esp-careplans serve` process (its workers are its children)
 
     def system_headers(
         self, sor: str = HOSPITAL_SOR, scopes: str = "system/*.cruds"
@@ -73,7 +74,7 @@ def running_server(
     )
     try:
         _wait_ready(base, process)
-        yield RunningServer(f"{base}/fhir", tokens)
+        yield RunningServer(f"{base}/fhir", tokens, process.pid)
     finally:
         process.terminate()
         try:
