@@ -1,14 +1,16 @@
-"""The `esp-careplans` command: serve, db upgrade/downgrade, load, export-openapi, reindex."""
+"""The `esp-careplans` command: serve, db, load, deliver, export-openapi, reindex."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from alembic import command
 from alembic.config import Config
@@ -19,10 +21,11 @@ from app.api.http_protocol import FhirH11Protocol, HeadLimits
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
 from app.loader import LOADER, as_organisation, database_has_patients, load_bundle, load_ndjson
-from app.main import create_app
+from app.main import create_app, delivery_worker, external_registries
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
 from app.storage.indexer import rebuild_if_stale, reindex
+from app.storage.unit_of_work import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "app.main:asgi"
@@ -149,6 +152,29 @@ async def _reindex(settings: Settings, types: list[str] | None) -> int:
         await engine.dispose()
 
 
+async def _deliver(settings: Settings) -> None:
+    engine = create_engine_async(settings.database_url)
+    http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        storage = Storage(engine, base_url=settings.base_url)
+        registries = external_registries(settings, http)
+        worker = delivery_worker(settings, storage, http, registries)
+        print(f"delivering subscription notifications as {worker.name}", flush=True)
+        await worker.run_forever(stop)
+    finally:
+        await http.aclose()
+        await engine.dispose()
+
+
+def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_deliver(settings))
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     count = asyncio.run(_reindex(settings, args.types or None))
     print(f"reindexed {count} resources")
@@ -196,6 +222,11 @@ def parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("types", nargs="*", help="resource types (default: all)")
     rebuild.set_defaults(run=cmd_reindex)
+
+    deliver = commands.add_parser(
+        "deliver", help="deliver Subscription notifications (run one or more in production)"
+    )
+    deliver.set_defaults(run=cmd_deliver)
 
     export = commands.add_parser("export-openapi", help="write the OpenAPI document")
     export.add_argument("--output", default=str(ROOT / "openapi" / "openapi.json"))

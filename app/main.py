@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app.access.authorities import Authorities
 from app.api.cors import CorsMiddleware
+from app.api.dev_inbox import dev_inbox_router
 from app.api.errors import install_error_handlers
 from app.api.fhir_routes import fhir_router
 from app.api.methods import MethodsMiddleware
@@ -31,6 +34,7 @@ from app.deployment import check_deployment
 from app.fhir.capability import capability_statement
 from app.fhir.primitives import check_storable
 from app.fhir.profiles import ProfileCatalog
+from app.fhir.subscription import EndpointPolicy
 from app.integrations.registries import HttpCustodyRegistry, HttpTreatmentRelationService
 from app.interactions.access_setup import ExternalRegistries
 from app.interactions.conformance import ConformanceResources
@@ -43,6 +47,7 @@ from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
 from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
+from app.subscriptions.worker import DeliverySettings, DeliveryWorker
 from app.version import RELEASE_DATE, __version__
 
 log = logging.getLogger("esp.main")
@@ -88,8 +93,37 @@ def build_service(settings: Settings, registries: ExternalRegistries | None = No
             max_bundle_entries=settings.max_bundle_entries,
         ),
         registries=registries,
-        authorities=Authorities(
-            relation=settings.relation_authority_sors, custody=settings.custody_authority_sors
+        authorities=authorities(settings),
+        endpoints=endpoint_policy(settings),
+    )
+
+
+def authorities(settings: Settings) -> Authorities:
+    return Authorities(
+        relation=settings.relation_authority_sors, custody=settings.custody_authority_sors
+    )
+
+
+def endpoint_policy(settings: Settings) -> EndpointPolicy:
+    """Where Subscriptions may notify: the listed hosts (and loopback in development)."""
+    return EndpointPolicy(settings.subscription_hosts, settings.env == "development")
+
+
+def delivery_worker(
+    settings: Settings, storage: Storage, http: httpx.AsyncClient, registries: ExternalRegistries
+) -> DeliveryWorker:
+    """The subscription delivery worker over `storage` (docs/events.md)."""
+    return DeliveryWorker(
+        storage,
+        http,
+        endpoints=endpoint_policy(settings),
+        registries=registries,
+        authorities=authorities(settings),
+        settings=DeliverySettings(
+            retry_horizon=timedelta(hours=settings.subscription_retry_hours),
+            retry_base=timedelta(seconds=settings.subscription_retry_base_seconds),
+            lease=timedelta(seconds=settings.subscription_lease_seconds),
+            poll_seconds=settings.delivery_poll_seconds,
         ),
     )
 
@@ -108,7 +142,10 @@ def create_app(
     settings = settings or get_settings()
     check_deployment(settings)
     http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
-    service = build_service(settings, registries or external_registries(settings, http))
+    registries = registries or external_registries(settings, http)
+    service = build_service(settings, registries)
+    worker = delivery_worker(settings, service.storage, http, registries)
+    service.on_commit = worker.nudge
     auth_service = auth or build_auth_service(
         settings, engine=service.storage.engine, citizens=login_citizens()
     )
@@ -133,7 +170,14 @@ def create_app(
                 raise RuntimeError("The database is not migrated: run `esp-careplans db upgrade`")
             service.cursor_key = secret.encode()
         log.info("service started", extra={"database": service.storage.engine.dialect.name})
+        stop = asyncio.Event()
+        delivering = (
+            asyncio.create_task(worker.run_forever(stop)) if settings.delivers_in_serve else None
+        )
         yield
+        stop.set()
+        if delivering is not None:
+            await delivering
         await auth_service.aclose()
         await http.aclose()
         await service.storage.dispose()
@@ -183,6 +227,8 @@ def create_app(
     app.include_router(system_router(service.storage, capability))
     app.include_router(fhir_router(service, settings, context), prefix="/fhir")
     app.include_router(portal_router(settings))
+    if settings.env == "development":
+        app.include_router(dev_inbox_router(settings))
     app.mount("/portal/static", portal_static(), name="portal-static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     relation_authorities: str | None = None
     custody_authorities: str | None = None
 
+    # Subscriptions (docs/events.md): hosts notifications may go to (a JSON list; loopback
+    # is allowed too in development), retries, and who delivers.
+    subscription_endpoint_hosts: str = "[]"
+    subscription_retry_hours: float = 24.0
+    subscription_retry_base_seconds: float = 1.0
+    subscription_lease_seconds: float = 60.0
+    delivery_poll_seconds: float = 1.0
+    delivery_in_serve: bool | None = None  # None: on in development, off in production
+
     # Citizen portal sessions.
     session_secret: str = ""
     session_cookie_secure: bool = True
@@ -107,6 +116,23 @@ class Settings(BaseSettings):
     def docs_enabled(self) -> bool:
         return self.env == "development" if self.docs is None else self.docs
 
+    @field_validator("subscription_endpoint_hosts")
+    @classmethod
+    def _host_list(cls, value: str) -> str:
+        _parse_host_list(value)
+        return value
+
+    @property
+    def subscription_hosts(self) -> frozenset[str]:
+        return frozenset(_parse_host_list(self.subscription_endpoint_hosts))
+
+    @property
+    def delivers_in_serve(self) -> bool:
+        """`serve` runs the delivery worker too (production runs `esp-careplans deliver`)."""
+        if self.delivery_in_serve is None:
+            return self.env == "development"
+        return self.delivery_in_serve
+
     @property
     def dev_issuer_enabled(self) -> bool:
         return self.env == "development" if self.dev_issuer is None else self.dev_issuer
@@ -127,6 +153,19 @@ class Settings(BaseSettings):
         if value is not None:
             return frozenset(_parse_sor_list(value))
         return frozenset(demo) if self.env == "development" else frozenset()
+
+
+def _parse_host_list(value: str) -> list[str]:
+    """A JSON list of host names (lower case, no scheme or port); ValueError otherwise."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"must be a JSON list of host names: {exc}") from None
+    if not isinstance(parsed, list) or not all(
+        isinstance(v, str) and v and v == v.lower() and not set(v) & set(":/ @") for v in parsed
+    ):
+        raise ValueError('must be a JSON list of lower-case host names, e.g. ["omsorg.horsens.dk"]')
+    return parsed
 
 
 def _parse_sor_list(value: str) -> list[str]:

@@ -28,10 +28,12 @@ def database_url(
 def settings(database_url: str) -> Settings:
     # Failed-authentication limits off: schemathesis's ignored_auth alone sends hundreds
     # of bad tokens from one address. tests/rest/test_rate_limits.py sets its own limits.
+    # No delivery worker in the test apps: tests/events/ runs it where it is the subject.
     return Settings(
         database_url=database_url,
         base_url=BASE_URL,
         auth_failure_limit=0,
+        delivery_in_serve=False,
     )
 
 

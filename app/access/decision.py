@@ -52,6 +52,8 @@ class RowFilter:
     hide_what_labels_lead_to: bool = False
     # Granular SMART scopes: the rows must match one of these parameter filters.
     granular: tuple[ParamFilter, ...] | None = None
+    # Subscriptions: only those of this owner (Principal.owner_key).
+    owner_key: str | None = None
 
     @classmethod
     def everything(cls) -> RowFilter:

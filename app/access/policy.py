@@ -92,6 +92,8 @@ class AccessPolicy:
         except ScopeNotGranted:
             return RowFilter.nothing(Rule.SCOPE)
         scoped = tuple(granular) if granular is not None else None
+        if resource_type == "Subscription":  # endpoints and headers are the owner's business
+            return RowFilter(rule=Rule.OWN_SUBSCRIPTIONS, owner_key=p.owner_key, granular=scoped)
         if resource_type not in PATIENT_DATA_TYPES:
             return RowFilter(rule=Rule.NON_PATIENT_DATA, granular=scoped)
         if p.user_type == "citizen":
@@ -167,6 +169,8 @@ class AccessPolicy:
     def _citizen_write(
         self, p: Principal, resource_type: str, touched: set[str], facts: WriteFacts
     ) -> Rule:
+        if resource_type == "Subscription":  # not patient data: the citizen's own request
+            return Rule.OWN_SUBSCRIPTIONS
         if p.relation != "self":
             raise AccessDenied(Rule.CUSTODY_READ_ONLY, "Custody holders have read-only access")
         if resource_type != "Consent" or not touched or not touched <= set(self.own_patient_ids):

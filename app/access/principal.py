@@ -115,6 +115,53 @@ class Principal:
             relation="self",
         )
 
+    def snapshot(self) -> dict[str, str]:
+        """What to keep of a principal that acts later (a Subscription's owner), as data."""
+        kept = {
+            "user_type": self.user_type,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "scope": str(self.scopes),
+            "client_id": self.client_id,
+            "org_sor": self.org_sor,
+            "acting_cpr": self.acting_cpr,
+            "authorization_id": self.authorization_id,
+            "citizen_cpr": self.citizen_cpr,
+            "relation": self.relation,
+        }
+        return {key: value for key, value in kept.items() if value is not None}
+
+    @classmethod
+    def restore(cls, data: Mapping[str, str]) -> Principal:
+        """The principal of a `snapshot`, with the scopes it then had (never an override:
+        an emergency override is for one request, not for what follows)."""
+        kind = data["user_type"]
+        if kind not in USER_TYPES:
+            raise InvalidClaims("user_type", f"cannot restore user type {kind!r}")
+        relation = data.get("relation")
+        if relation is not None and relation not in RELATIONS:
+            raise InvalidClaims("relation", f"unknown relation {relation!r}")
+        return cls(
+            user_type=cast(UserType, kind),
+            issuer=data["issuer"],
+            subject=data["subject"],
+            scopes=ScopeSet.parse(data.get("scope", "")).for_contexts(*SCOPE_CONTEXTS[kind]),
+            client_id=data.get("client_id"),
+            org_sor=data.get("org_sor"),
+            acting_cpr=data.get("acting_cpr"),
+            authorization_id=data.get("authorization_id"),
+            citizen_cpr=data.get("citizen_cpr"),
+            relation=cast("Relation | None", relation),
+        )
+
+    @property
+    def owner_key(self) -> str:
+        """Who owns what this principal subscribes to: the organisation, or the citizen
+        acting for a patient (a parent's subscription is not the child's)."""
+        if self.is_organisation:
+            return f"org:{self.org_sor}"
+        return f"citizen:{self.acting_cpr}:{self.citizen_cpr}:{self.relation}"
+
     @property
     def is_internal(self) -> bool:
         return self.user_type == "internal"

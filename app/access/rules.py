@@ -33,3 +33,4 @@ class Rule(StrEnum):
     AUDIT_LOG_CITIZEN_ONLY = "audit-log-citizen-only"
     RELATION_NOT_SUPPORTED = "relation-not-supported"
     SAME_PATIENT = "write-keeps-patient"
+    OWN_SUBSCRIPTIONS = "own-subscriptions-only"

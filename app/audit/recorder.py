@@ -92,25 +92,29 @@ class AuditTrail:
             )
         await repo.create_server_records(events)
 
-    async def record_refusal(
+    async def record_outcome(
         self,
         repo: Repository,
         principal: Principal,
         *,
         interaction: str,
+        outcome: Outcome,
         rule: str,
         message: str,
         patients: Iterable[str],
         request_id: str,
-        outcome: Outcome = "4",
+        resources: Sequence[str] = (),
     ) -> None:
-        """Refusal: one event per patient concerned (or one without a patient)."""
+        """An event with its outcome (a refusal, a notification sent or failed): one per
+        patient concerned (or one without a patient)."""
         patient_ids: list[str | None] = [*sorted(set(patients))] or [None]
         org_name = await self._org_name(repo, principal)
         await repo.create_server_records(
             [
                 audit_event(
-                    AuditRecord(interaction, outcome, rule, patient, description=message),
+                    AuditRecord(
+                        interaction, outcome, rule, patient, tuple(resources), description=message
+                    ),
                     principal=principal,
                     recorded=repo.stamp,
                     org_name=org_name,

@@ -12,17 +12,17 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from app.access.principal import Principal
 from app.demo.contacts import contacts_bundle
 from app.demo.families import cpr_of, families_bundle, patients
 from app.demo.opt_out import OPT_OUT_BY, opt_out_bundle
-from app.demo.organisations import CONTACT_FEED, CPR_REGISTRY, organisations_bundle
+from app.demo.organisations import CONTACT_FEED, CPR_REGISTRY, HORSENS, organisations_bundle
 from app.demo.personas import CITIZEN_SELF_SCOPES
 from app.demo.plan_bundle import plan_bundle
 from app.demo.plans import PLANS
+from app.demo.subscription import subscription_bundle
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.loader import LOADER, as_organisation, database_has_patients, load_bundle
 from app.settings import Settings
@@ -81,12 +81,17 @@ def example_author_sor(bundle: dict[str, Any]) -> str:
     return str(next(i["value"] for i in author["identifier"] if i["system"] == SOR_SYSTEM))
 
 
-def demo_bundles(profiles_dir: Path) -> Iterator[DemoBundle]:
-    """The demo set in load order: organisations and people before contacts and plans."""
+def demo_bundles(settings: Settings) -> Iterator[DemoBundle]:
+    """The demo set in load order: organisations and people before contacts and plans;
+    Horsens Kommune's subscription before the plans it is to be notified of."""
+    profiles_dir = settings.profiles_dir
     # The organisations themselves (SOR registry data) are set up by the operator.
     yield DemoBundle("organisations", organisations_bundle(), LOADER)
     yield DemoBundle("families", families_bundle(), as_organisation(CPR_REGISTRY.sor))
     yield DemoBundle("contacts", contacts_bundle(), as_organisation(CONTACT_FEED.sor))
+    yield DemoBundle(
+        "subscription", subscription_bundle(settings.port), as_organisation(HORSENS.sor)
+    )
     for name in EXAMPLES:
         bundle = json.loads((profiles_dir / "examples" / name).read_text(encoding="utf-8"))
         yield DemoBundle(name, bundle, as_organisation(example_author_sor(bundle)))
@@ -107,7 +112,7 @@ async def load_demo(settings: Settings, *, if_empty: bool) -> DemoReport:
     if if_empty and await database_has_patients(settings):
         report.skipped = True
         return report
-    for item in demo_bundles(settings.profiles_dir):
+    for item in demo_bundles(settings):
         response = await load_bundle(settings, item.bundle, principal=item.writer)
         report.bundles.append(item.name)
         report.statuses.update(

@@ -70,6 +70,7 @@ _STORED = {
     "ServiceRequest": "Referrals and requested services.",
     "Consent": "Citizen opt-outs of sharing (negativt samtykke) and other consents.",
     "Provenance": "Who wrote what, on whose behalf.",
+    "Subscription": "Rest-hook notifications (id-only) of changes matching a search.",
 }
 
 REGISTRY: dict[str, ResourceTypeSpec] = {

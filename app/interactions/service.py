@@ -21,6 +21,7 @@ from app.fhir.bundle import response_entry
 from app.fhir.outcome import FhirError, bad_request, information, not_found, operation_outcome
 from app.fhir.primitives import parse_version_id
 from app.fhir.resource_types import Interaction, spec_for
+from app.fhir.subscription import EndpointPolicy
 from app.interactions import bundles, history
 from app.interactions.access_setup import (
     ChildAccessDenied,
@@ -80,12 +81,16 @@ class FhirService:
         limits: ServiceLimits | None = None,
         registries: ExternalRegistries | None = None,
         authorities: Authorities | None = None,
+        endpoints: EndpointPolicy | None = None,
+        on_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.storage = storage
         self.cursor_key = cursor_key
         self.conformance = conformance or ConformanceResources(())
         self.limits = limits or ServiceLimits()
-        self.writes = WriteChecks(profiles)
+        self.writes = WriteChecks(profiles, endpoints, base_url=storage.base_url)
+        # Work after every committed write (wakes the subscription worker).
+        self.on_commit = on_commit
         self.crud = CrudHandlers(self.writes)
         self.audit = AuditTrail()
         self.access_log = AccessLog(storage, self.audit)
@@ -115,6 +120,8 @@ class FhirService:
         async with self.storage.unit_of_work(policy_for, write=write) as repo:
             session = Session(repo, ctx)
             _check_read(session, req.resource_type, interaction)
+            if write and self.on_commit is not None:
+                repo.after_commit(self.on_commit)
             yield session
             access = Access(
                 repo.policy.principal,
@@ -147,10 +154,11 @@ class FhirService:
                 principal = effective_principal(ctx)
             except (AccessDenied, FhirError):
                 principal = ctx.principal
-            await self.audit.record_refusal(
+            await self.audit.record_outcome(
                 repo,
                 principal,
                 interaction=interaction,
+                outcome="4",
                 rule=rule,
                 message=message,
                 patients=patients,

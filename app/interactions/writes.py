@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from app.fhir.outcome import FhirError, Issue
 from app.fhir.resource_types import spec_for
+from app.fhir.subscription import EndpointPolicy, as_requested, parse_subscription
 from app.fhir.validation import parse_reference, require_valid
 from app.storage.repository import Repository
 
@@ -94,8 +95,17 @@ async def _resolver(
 class WriteChecks:
     """Base-spec and profile validation for create, update and patch."""
 
-    def __init__(self, profiles: ProfileValidator | None) -> None:
+    def __init__(
+        self,
+        profiles: ProfileValidator | None,
+        endpoints: EndpointPolicy | None = None,
+        *,
+        base_url: str = "",
+    ) -> None:
         self.profiles = profiles
+        # Where Subscriptions may send notifications (none when not configured).
+        self.endpoints = endpoints or EndpointPolicy()
+        self.base_url = base_url
 
     async def prepare(
         self,
@@ -107,12 +117,20 @@ class WriteChecks:
         siblings: Mapping[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         content = check_base(body, resource_type, url_id=url_id)
+        if resource_type == "Subscription":
+            content = self._subscription(content)
         if self.profiles is not None:
             resolve = await _resolver(repo, content, siblings or {})
             issues = self.profiles.validate(content, resolve=resolve)
             if any(i.severity in ("error", "fatal") for i in issues):
                 raise FhirError(422, issues)
         return content
+
+    def _subscription(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Criteria we serve, an endpoint we may call, and the status the server owns."""
+        request = parse_subscription(content, self.base_url)
+        self.endpoints.check(request.channel.endpoint)
+        return as_requested(content)
 
     async def validate(
         self,

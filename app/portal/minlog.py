@@ -35,6 +35,7 @@ INTERACTIONS = {
     "delete": "Slettede",
     "transaction": "Indsendte",
     "batch": "Indsendte",
+    "subscription-notification": "Fik besked om",
 }
 KINDS = {
     "CarePlan": "planer",

@@ -46,6 +46,7 @@ from app.storage.tables import (
     search_reference,
     search_token,
     share,
+    subscription_state,
     treatment_relation,
 )
 from app.storage.types import UtcDateTime
@@ -151,6 +152,14 @@ def _names_as_actor(r: FromClause, org: str) -> ColumnElement[bool]:
     o = opt_out.alias()
     return exists(
         select(literal(1)).where(o.c.res_pk == r.c.pk, o.c.actor_sor == org).correlate_except(o)
+    )
+
+
+def _owned(r: FromClause, owner: str) -> ColumnElement[bool]:
+    """A Subscription of this owner (its state row records who created it)."""
+    s = subscription_state.alias()
+    return exists(
+        select(literal(1)).where(s.c.res_pk == r.c.pk, s.c.owner == owner).correlate_except(s)
     )
 
 
@@ -284,7 +293,9 @@ def compile_row_filter(
     if f.allow_all:
         return true()
     conditions: list[ColumnElement[bool]] = []
-    if resource_type in PATIENT_DATA_TYPES:
+    if f.owner_key is not None:
+        conditions.append(_owned(r, f.owner_key))
+    elif resource_type in PATIENT_DATA_TYPES:
         if f.org_sor is not None:
             conditions.append(_organisation_sees(r, resource_type, f))
         elif f.patient_cprs:

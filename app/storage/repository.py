@@ -26,10 +26,11 @@ from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
-from app.storage import indexer, pending
+from app.storage import indexer, pending, subscriptions
 from app.storage.access_facts import compartments, current_versions, patient_for_cpr
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.access_sql import Visibility
+from app.storage.horizon import read_horizon
 from app.storage.records import SecurityPredicate, StoredResource
 from app.storage.search_sql import SearchPage, find_matches, run_search
 from app.storage.tables import resource, resource_version, search_token
@@ -479,6 +480,17 @@ class Repository:
         row = (await self._conn.execute(self._visible(query, resource_type, interaction))).first()
         return None if row is None else (row.pk, row.version_id, row.deleted)
 
+    async def commit_horizon(self) -> datetime:
+        """The newest stamp below which every write has committed (horizon.py)."""
+        return await read_horizon(self._conn)
+
+    @property
+    def subscription_ledger(self) -> subscriptions.SubscriptionLedger:
+        """The outbox and subscription states, for the delivery worker (an internal job)."""
+        if not self.policy.principal.is_internal:
+            raise PermissionError("only an internal job works the subscription ledger")
+        return subscriptions.SubscriptionLedger(self._conn)
+
     # -- work that must follow the commit ---------------------------------------------
 
     def after_commit(self, work: Callable[[], Awaitable[None]]) -> None:
@@ -629,6 +641,19 @@ class Repository:
         patients = await indexer.write_index(
             self._conn, pk, resource_type, stored_content, replace=version > 1
         )
+        if stored_content is not None:
+            subscriptions.record_version(
+                self._conn, pk, resource_type, resource_id, version, self.stamp
+            )
+        if resource_type == "Subscription":
+            await subscriptions.write_state(
+                self._conn,
+                pk,
+                stored_content,
+                self.policy.principal,
+                self.stamp,
+                fresh=version == 1,
+            )
         if resource_type == "Organization":
             self._write_context.known_sors.pop(resource_id, None)  # its SOR may have changed
         await write_access_rows(

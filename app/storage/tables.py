@@ -284,6 +284,45 @@ rate_limit = Table(
     Index("ix_rate_limit_window_start", "window_start"),
 )
 
+# Every version written, in the order readers may take it (last_updated under the commit
+# horizon, then seq): what the subscription worker walks (app/subscriptions/worker.py).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigIntKey, primary_key=True, autoincrement=True),
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", UtcDateTime, nullable=False),
+    Index("ix_outbox_type_updated", "res_type", "last_updated", "seq"),
+)
+
+# The delivery state of each Subscription: who owns it (and acts when it is delivered),
+# how far it has got in the outbox, its retries and which worker holds it (a lease).
+subscription_state = Table(
+    "subscription_state",
+    metadata,
+    Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    # Principal.snapshot() of the owner: whose access decides what it is notified of.
+    Column("principal", JsonDocument, nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The last outbox position processed: (last_updated, seq); events after it are due.
+    Column("cursor_at", UtcDateTime, nullable=False),
+    Column("cursor_seq", BigIntKey, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failure_at", UtcDateTime, nullable=True),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Index("ix_subscription_state_owner", "owner"),
+    Index("ix_subscription_state_due", "status", "next_attempt_at"),
+)
+
 INDEX_TABLES = {
     "token": search_token,
     "string": search_string,

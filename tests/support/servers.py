@@ -47,9 +47,10 @@ def running_server(
     workers: int = 2,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
-    """Start the production command on a free loopback port, trusting a test issuer."""
-    port = free_port()
+    """Start the production command on a (free) loopback port, trusting a test issuer."""
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     tokens = TokenFactory(f"{base}/fhir")
     jwks_dir = tempfile.mkdtemp(prefix="esp-jwks-")

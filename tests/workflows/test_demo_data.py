@@ -26,6 +26,7 @@ EXPECTED = {
     "Goal": 15,
     "Consent": 1,  # Einer's opt-out
     "EpisodeOfCare": 9,  # the hospital contacts the regions' contact feed records
+    "Subscription": 1,  # Horsens Kommune's, for rehabilitation plans (docs/events.md)
 }
 
 

@@ -644,6 +644,37 @@ PARAMS: dict[str, tuple[Row, ...]] = {
             "Incoming Referral Request",
         ),
     ),
+    "Subscription": (
+        ("status", "token", "Subscription.status", (), "The current state of the subscription"),
+        (
+            "type",
+            "token",
+            "Subscription.channel.type",
+            (),
+            "The type of channel for the sent notifications",
+        ),
+        (
+            "url",
+            "uri",
+            "Subscription.channel.endpoint",
+            (),
+            "The uri that will receive the notifications",
+        ),
+        (
+            "criteria",
+            "string",
+            "Subscription.criteria",
+            (),
+            "The search rules used to determine when to send a notification",
+        ),
+        (
+            "payload",
+            "token",
+            "Subscription.channel.payload",
+            (),
+            "The mime-type of the notification payload",
+        ),
+    ),
     "ServiceRequest": (
         _patient("ServiceRequest"),
         (

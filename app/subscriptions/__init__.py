@@ -1,0 +1,1 @@
+"""Subscriptions: delivering rest-hook notifications of changes (docs/events.md)."""
