@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.access.policy import AccessPolicy
 from app.fhir.subscription import EndpointPolicy
 from app.interactions.access_setup import ExternalRegistries
 from app.main import authorities
@@ -75,20 +77,25 @@ def push(world: TestClient, tokens: TokenFactory, plan: dict[str, Any]) -> str:
     return f"{BASE}/CarePlan/{plan['id']}/_history/1"
 
 
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[DeliveryWorker]:
-    engine = create_engine_async(settings.database_url)
-    http = httpx.AsyncClient(timeout=10)
-    yield DeliveryWorker(
+def delivery_worker(
+    settings: Settings, engine: AsyncEngine, http: httpx.AsyncClient, horizon: timedelta
+) -> DeliveryWorker:
+    """A worker with fast retries that gives up after `horizon`."""
+    return DeliveryWorker(
         Storage(engine, base_url=settings.base_url),
         http,
         endpoints=EndpointPolicy(frozenset(), development=True),
         registries=ExternalRegistries(),
         authorities=authorities(settings),
-        settings=DeliverySettings(
-            retry_base=timedelta(milliseconds=5), retry_horizon=timedelta(seconds=30)
-        ),
+        settings=DeliverySettings(retry_base=timedelta(milliseconds=5), retry_horizon=horizon),
     )
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[DeliveryWorker]:
+    engine = create_engine_async(settings.database_url)
+    http = httpx.AsyncClient(timeout=10)
+    yield delivery_worker(settings, engine, http, timedelta(seconds=30))
     await http.aclose()
     await engine.dispose()
 
@@ -223,16 +230,7 @@ async def test_after_the_retry_horizon_the_subscription_is_in_error(
 ) -> None:
     engine = create_engine_async(settings.database_url)
     async with httpx.AsyncClient(timeout=10) as http:
-        worker = DeliveryWorker(
-            Storage(engine, base_url=settings.base_url),
-            http,
-            endpoints=EndpointPolicy(frozenset(), development=True),
-            registries=ExternalRegistries(),
-            authorities=authorities(settings),
-            settings=DeliverySettings(
-                retry_base=timedelta(milliseconds=5), retry_horizon=timedelta(milliseconds=50)
-            ),
-        )
+        worker = delivery_worker(settings, engine, http, timedelta(milliseconds=50))
         listener.fail_first = 10_000
         horsens = subscriber(tokens)
         sid = subscribe(world, horsens, subscription(listener.url))
@@ -271,11 +269,11 @@ def test_only_the_owner_sees_or_changes_a_subscription(
 def test_notifications_go_only_to_listed_https_hosts(
     world: TestClient, tokens: TokenFactory, endpoint: str, allowed: bool, monkeypatch: Any
 ) -> None:
-    from app.fhir.subscription import EndpointPolicy as Policy
-
     service = world.app.state.service  # type: ignore[attr-defined]
     monkeypatch.setattr(
-        service.writes, "endpoints", Policy(frozenset({"omsorg.horsens.dk"}), development=True)
+        service.writes,
+        "endpoints",
+        EndpointPolicy(frozenset({"omsorg.horsens.dk"}), development=True),
     )
     response = world.post(
         "/fhir/Subscription", json=subscription(endpoint), headers=subscriber(tokens)
@@ -337,3 +335,19 @@ def test_a_subscription_we_cannot_serve_is_refused_naming_the_element(
     response = world.post("/fhir/Subscription", json=body, headers=subscriber(tokens))
     assert response.status_code == 422, response.text
     assert response.json()["issue"][0]["expression"] == [expression]
+
+
+async def test_the_outbox_ledger_is_refused_to_every_principal_but_the_services_own(
+    settings: Settings, tokens: TokenFactory
+) -> None:
+    engine = create_engine_async(settings.database_url)
+    storage = Storage(engine, base_url=settings.base_url)
+    municipality = AccessPolicy(tokens.principal(tokens.system_claims(sor=MUNICIPALITY_SOR)))
+    try:
+        async with storage.unit_of_work(municipality, write=False) as repo:
+            with pytest.raises(PermissionError):
+                repo.subscription_ledger  # noqa: B018
+        async with storage.unit_of_work(AccessPolicy.internal("test"), write=False) as repo:
+            assert repo.subscription_ledger is not None
+    finally:
+        await engine.dispose()
