@@ -85,7 +85,8 @@ def running_server(
         log.close()
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 40.0) -> None:
+def _wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    """Wait for /readyz; a loaded 2-core machine can take a minute to start two workers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
