@@ -17,6 +17,7 @@ from typing import Any
 from app.access.principal import Principal
 from app.loader import LOADER, as_organisation
 from tests.access.world import (
+    HIDDEN_LABEL,
     OTHER_MUNICIPALITY_SOR,
     Writes,
     _plan,
@@ -94,6 +95,7 @@ def rehabilitation_plan(
     *,
     municipality: tuple[str, str] = ("horsens", MUNICIPALITY_SOR),
     status: str = "completed",
+    hidden: bool = False,
 ) -> list[dict[str, Any]]:
     """A genoptræningsplan of the hospital for `patient`, received by `municipality`,
     ending (completed) on `end`; with the Condition it addresses."""
@@ -125,6 +127,8 @@ def rehabilitation_plan(
             }
         ],
     )
+    if hidden:  # hidden from custody holders (§37 stk. 2): no matter to the aggregate
+        plan["meta"]["security"] = [HIDDEN_LABEL]
     return [condition, plan]
 
 
@@ -154,7 +158,7 @@ DAYS_TO_HOSPITAL_PLAN = {
     "day91": 91,
 }
 Q1_COUNTS = (12, 3, 6)
-Q2_COUNTS = (2, 0, 0)
+Q2_COUNTS = (3, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,8 @@ def data_set() -> DataSet:
         "active",  # Horsens' plan still active
         "q2-first",  # completed 1 April
         "q2",  # completed 15 April
+        "q2-hidden",  # completed 10 May, the plan hidden from custody holders
+        "forged",  # a plan Horsens wrote itself, claiming the hospital as its author
     ]
     cprs = [unique_cpr() for _ in pids]
     patients = [_patient(p, c) for p, c in zip(pids, cprs, strict=True)]
@@ -200,17 +206,20 @@ def data_set() -> DataSet:
     hospital += rehabilitation_plan("active-rehab", "active", Q1_END, status="active")
     hospital += rehabilitation_plan("q2-first-rehab", "q2-first", date(2025, 4, 1))
     hospital += rehabilitation_plan("q2-rehab", "q2", date(2025, 4, 15))
+    hospital += rehabilitation_plan("q2-hidden-rehab", "q2-hidden", date(2025, 5, 10), hidden=True)
     odder = [
         later_plan("odder-own", "other-municipality", Q1_END + timedelta(days=10), "odder"),
         # Odder says the GP is a region's: a directory record not of the GP's own.
         _org("gp-as-region", GP_SOR, "Lægehuset (påstået region)", (REGION_SYSTEM, "DK-82")),
     ]
     gp = [later_plan("gp-later", "gp", Q1_END + timedelta(days=10), "gp")]
+    forged = rehabilitation_plan("forged-rehab", "forged", Q1_END)
     writes = [
         Writes(LOADER, [*ORGANISATIONS, *patients]),
         Writes(as_organisation(HOSPITAL_SOR), hospital),
         Writes(as_organisation(OTHER_MUNICIPALITY_SOR), odder),
         Writes(as_organisation(GP_SOR), gp),
+        Writes(as_organisation(MUNICIPALITY_SOR), forged),
         Writes(LOADER, [opt_out("opted-out", "hospital")]),
     ]
     plan_ids = [r["id"] for w in writes for r in w.resources if r["resourceType"] == "CarePlan"]

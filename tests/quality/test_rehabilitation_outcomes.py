@@ -137,7 +137,9 @@ def test_counts_per_quarter_on_known_answers(
 ) -> None:
     """Days 0, 29, 30 count within 30 days; 31, 89, 90 within 90; day 91, a plan before the
     completion, another municipality's and a GP's plan not at all; the opted-out citizen,
-    Odder's plan and an active plan are not among Horsens' completed plans."""
+    Odder's plan, an active plan and a plan Horsens wrote itself (naming the hospital as
+    author) are not among Horsens' completed plans; a plan hidden
+    from custody holders is (Q2: completed 1 April, 15 April and 10 May)."""
     found = counts(settings, municipality(tokens))
     assert found[Q1] == OutcomeCounts(*Q1_COUNTS)
     assert found[Q2] == OutcomeCounts(*Q2_COUNTS)
@@ -152,7 +154,7 @@ def test_another_municipality_counts_only_its_own_plans(
 
 def test_the_answer_is_suppressed_parameters(api: TestClient, tokens: TokenFactory) -> None:
     """Q1 (12, 3, 6): 3 is a small cell, so the 30-day count is masked; 90 days stays, since
-    neither 6 nor 12 - 6 is small. Q2 has 2 plans: everything masked."""
+    neither 6 nor 12 - 6 is small. Q2 has 3 plans: everything masked."""
     response = api.get(URL, params={"from": "2025-Q1", "to": "2025-Q2"}, headers=horsens(tokens))
     assert response.status_code == 200, response.text
     body = response.json()
