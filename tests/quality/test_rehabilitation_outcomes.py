@@ -332,6 +332,12 @@ def test_the_operation_is_in_the_capability_statement(bare: TestClient) -> None:
     assert served.status_code == 200, served.text
     assert served.json()["url"] == definition
     assert {p["name"] for p in served.json()["parameter"]} >= {"from", "to", "quarter"}
+    found = bare.get(
+        "/fhir/OperationDefinition",
+        params={"url": definition},
+        headers=bearer(TokenFactory().system(scopes="system/*.rs")),
+    ).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == ["rehabilitation-outcomes"]
 
 
 @pytest.mark.parametrize(

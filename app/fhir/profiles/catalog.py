@@ -1,5 +1,6 @@
-"""The profile catalog: our StructureDefinitions, CodeSystems and ValueSets, loaded once from
-fhir_profiles/, and the entry point to validate a resource against them (R4 profiling.html)."""
+"""The profile catalog: our StructureDefinitions, CodeSystems, ValueSets and OperationDefinitions,
+loaded once from fhir_profiles/, and the entry point to validate a resource against them
+(R4 profiling.html)."""
 
 from __future__ import annotations
 
