@@ -39,6 +39,7 @@ from app.integrations.registries import HttpCustodyRegistry, HttpTreatmentRelati
 from app.interactions.access_setup import ExternalRegistries
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
+from app.interactions.outcomes import DEFINITION as OUTCOMES_DEFINITION
 from app.interactions.service import FhirService, ServiceLimits
 from app.logging_setup import configure_logging
 from app.portal import portal_router, portal_static
@@ -54,6 +55,7 @@ log = logging.getLogger("esp.main")
 
 OPERATIONS = (
     {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+    {"name": "rehabilitation-outcomes", "definition": OUTCOMES_DEFINITION},
 )
 
 

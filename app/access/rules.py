@@ -34,3 +34,6 @@ class Rule(StrEnum):
     RELATION_NOT_SUPPORTED = "relation-not-supported"
     SAME_PATIENT = "write-keeps-patient"
     OWN_SUBSCRIPTIONS = "own-subscriptions-only"
+    # Aggregated, suppressed counts of a municipality's own plans' outcomes (docs/quality-data.md).
+    QUALITY_DATA = "quality-data-aggregate"
+    QUALITY_DATA_MUNICIPALITIES_ONLY = "quality-data-municipalities-only"

@@ -187,6 +187,14 @@ def fhir_router(service: FhirService, settings: Settings, context: ContextFactor
         name="history-system",
         **route_docs(None, "history-system", "GET"),
     )
+    for method in ("GET", "POST"):
+        router.add_api_route(
+            "/$rehabilitation-outcomes",
+            endpoints.endpoint(operation="$rehabilitation-outcomes"),
+            methods=[method],
+            name=f"rehabilitation-outcomes-{method.lower()}",
+            **route_docs(None, "rehabilitation-outcomes", method),
+        )
     # Clients differ on whether the base URL ends in a slash; accept both.
     router.add_api_route(
         "/", endpoints.endpoint(), methods=["GET", "POST"], include_in_schema=False

@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from app.fhir.resource_types import REGISTRY
 
-_WRAPPERS = ("Bundle", "OperationOutcome", "CapabilityStatement")
+_WRAPPERS = ("Bundle", "OperationOutcome", "CapabilityStatement", "Parameters")
 _REF = "#/components/schemas/{model}"
 FHIR_MEDIA = "application/fhir+json"
 
@@ -63,7 +63,16 @@ _SUMMARIES = {
         "Validate a {t} against the base spec and our profiles (?profile=); 200 with the issues",
         "OperationOutcome",
     ),
+    "rehabilitation-outcomes": (
+        "Quality data: the calling municipality's rehabilitation outcomes per quarter "
+        "(from, to: e.g. 2026-Q1; query or Parameters body), small counts suppressed",
+        "Parameters",
+    ),
 }
+
+
+# Interactions whose request body is not the resource type of the route.
+_REQUEST_BODIES = {"rehabilitation-outcomes": "Parameters"}
 
 
 def route_docs(resource_type: str | None, interaction: str, method: str) -> dict[str, Any]:
@@ -82,7 +91,8 @@ def route_docs(resource_type: str | None, interaction: str, method: str) -> dict
         responses["201"] = {"description": "Created", "content": _content(name)}
     extra: dict[str, Any] = {}
     if method in ("POST", "PUT") and interaction != "search":
-        extra["requestBody"] = {"required": True, "content": _content(name)}
+        body = _REQUEST_BODIES.get(interaction, name)
+        extra["requestBody"] = {"required": True, "content": _content(body)}
     elif method == "PATCH":
         extra["requestBody"] = {
             "required": True,

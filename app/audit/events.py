@@ -62,6 +62,8 @@ class AuditRecord:
     resources: Sequence[str] = ()
     description: str | None = None
     query: str | None = None
+    # The purpose of use (v3 ActReason) when it is not treatment, e.g. HQUALIMP.
+    purpose: str | None = None
 
 
 RULE_BASE = "http://esp-careplans.dk/fhir/rule/"
@@ -142,7 +144,9 @@ def audit_event(
 ) -> dict[str, Any]:
     override = principal.override_reason
     purpose = {
-        "coding": [{"system": ACT_REASON, "code": "ETREAT" if override else "TREAT"}],
+        "coding": [
+            {"system": ACT_REASON, "code": record.purpose or ("ETREAT" if override else "TREAT")}
+        ],
         **({"text": override} if override else {}),
     }
     entities: list[dict[str, Any]] = []

@@ -38,16 +38,20 @@ class Access:
     touched: Sequence[tuple[int, str]]  # (pk, "Type/id")
     request_id: str
     query: str | None = None
+    # An aggregate (quality data): one record naming no patient and no resource, with
+    # this purpose of use, however many resources it counted.
+    aggregate_purpose: str | None = None
 
     def records(self, by_pk: Mapping[int, set[str]]) -> list[AuditRecord]:
-        """One record per patient whose compartment holds a touched resource."""
+        """One record per patient whose compartment holds a touched resource (and the
+        aggregate's own record)."""
         per_patient: dict[str, list[str]] = {}
         for pk, reference in self.touched:
             for patient in sorted(by_pk.get(pk, ())):
                 refs = per_patient.setdefault(patient, [])
                 if reference not in refs:
                     refs.append(reference)
-        return [
+        records = [
             AuditRecord(
                 self.interaction,
                 "0",
@@ -58,6 +62,18 @@ class Access:
             )
             for patient, refs in sorted(per_patient.items())
         ]
+        if self.aggregate_purpose is not None:
+            records.append(
+                AuditRecord(
+                    self.interaction,
+                    "0",
+                    self.rule,
+                    None,
+                    query=self.query,
+                    purpose=self.aggregate_purpose,
+                )
+            )
+        return records
 
 
 class AuditTrail:

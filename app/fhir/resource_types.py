@@ -90,7 +90,7 @@ REGISTRY: dict[str, ResourceTypeSpec] = {
             conformance=True,
             documentation="Served read-only from fhir_profiles/.",
         )
-        for name in ("StructureDefinition", "CodeSystem", "ValueSet")
+        for name in ("StructureDefinition", "CodeSystem", "ValueSet", "OperationDefinition")
     },
 }
 

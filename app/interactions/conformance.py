@@ -1,4 +1,5 @@
-"""StructureDefinition, CodeSystem and ValueSet: read and search, served from fhir_profiles/."""
+"""The conformance resources (StructureDefinition, CodeSystem, ValueSet, OperationDefinition):
+read and search, served from fhir_profiles/."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from app.interactions.paging import page_url
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
 
-# Search parameters of the conformance types (R4 StructureDefinition/CodeSystem/ValueSet).
+# Search parameters of the conformance types (R4 conformance-url, -name, -status, -version).
 _PARAMS = {"_id": "id", "url": "url", "name": "name", "status": "status", "version": "version"}
 _CONTROL = {"_count", "_format", "_pretty", "_summary", "_total"}
 

@@ -32,6 +32,7 @@ from app.interactions.access_setup import (
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.crud import CrudHandlers, HiddenFromCaller, visible_current
+from app.interactions.outcomes import OUTCOMES_OPERATION, rehabilitation_outcomes
 from app.interactions.request import FhirRequest, check_request_text
 from app.interactions.result import Result
 from app.interactions.search import search
@@ -42,6 +43,8 @@ from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
 
 Handler = Callable[[Session, FhirRequest], Awaitable[Result]]
+# System-level operations ([base]/$name), each audited as the interaction `operation`.
+SYSTEM_OPERATIONS: dict[str, Handler] = {OUTCOMES_OPERATION: rehabilitation_outcomes}
 _WRITES = {Interaction.CREATE, Interaction.UPDATE, Interaction.PATCH, Interaction.DELETE}
 # Interactions whose scope is checked up front for the type they name (403, not empty).
 _READS = {"read", "vread", "search-type", "history-instance", "history-type"}
@@ -130,10 +133,12 @@ class FhirService:
                 session.touched,
                 ctx.request_id,
                 session.query,
+                session.aggregate_purpose,
             )
-            if session.touched and write:
+            audited = bool(session.touched) or session.aggregate_purpose is not None
+            if audited and write:
                 await self.audit.record_accesses(repo, [access])
-        if session.touched and not write:
+        if audited and not write:
             await self.access_log.commit(access)
 
     async def _refused(self, ctx: RequestContext, interaction: str, exc: Exception) -> None:
@@ -176,10 +181,10 @@ class FhirService:
             return self._conformance(req)
         handler, interaction = self._route(req)
         try:
-            async with self.session(ctx, interaction.value, req, write=interaction in _WRITES) as s:
+            async with self.session(ctx, interaction, req, write=interaction in _WRITES) as s:
                 return await handler(s, req)
         except (AccessDenied, HiddenFromCaller) as exc:
-            await self._refused(ctx, interaction.value, exc)
+            await self._refused(ctx, interaction, exc)
             if isinstance(exc, AccessDenied):
                 raise _forbidden(exc) from None
             raise
@@ -193,15 +198,17 @@ class FhirService:
         if spec is not None and spec.conformance:
             return self._conformance(req)
         handler, interaction = self._route(req)
-        _check_read(s, req.resource_type, interaction.value)
+        _check_read(s, req.resource_type, interaction)
         return await handler(s, req)
 
     # -- routing -----------------------------------------------------------------
 
-    def _route(self, req: FhirRequest) -> tuple[Handler, Interaction]:
+    def _route(self, req: FhirRequest) -> tuple[Handler, str]:
         check_request_text(req)
         method, op = req.method, req.operation
         if req.resource_type is None:
+            if op in SYSTEM_OPERATIONS and method in ("GET", "HEAD", "POST"):
+                return SYSTEM_OPERATIONS[op], "operation"
             if method in ("GET", "HEAD") and op == "_history":
                 return self._history, Interaction.HISTORY_TYPE
             if method in ("GET", "HEAD") and op is None:

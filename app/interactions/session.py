@@ -36,6 +36,9 @@ class Session:
     # The rule that granted the access, and the query of a search, for the AuditEvents.
     rule: str | None = None
     query: str | None = None
+    # Set by an aggregate request: audited as one event without a patient, for this
+    # purpose of use (v3 ActReason).
+    aggregate_purpose: str | None = None
 
     @property
     def policy(self) -> AccessPolicy:

@@ -21,12 +21,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.policy import AccessPolicy
-from app.fhir.instant import format_instant
+from app.access.quality_data import OutcomeCounts, OutcomeGrant, Quarter, outcome_grant
+from app.fhir.instant import format_instant, now_utc
 from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
-from app.storage import indexer, pending, subscriptions
+from app.storage import indexer, outcomes, pending, subscriptions
 from app.storage.access_facts import compartments, current_versions, patient_for_cpr
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.access_sql import Visibility
@@ -311,6 +312,22 @@ class Repository:
         by CPR answers with the id only; it is audited in the citizen's MinLog).
         """
         return await patient_for_cpr(self._conn, cpr)
+
+    async def rehabilitation_outcomes(
+        self, quarters: Sequence[Quarter]
+    ) -> tuple[OutcomeGrant, dict[Quarter, OutcomeCounts]]:
+        """The quality-data aggregate of the caller's own plans: counts only, never rows.
+
+        The grant is decided here from this repository's own policy (AccessDenied for
+        anyone but a municipality with an unrestricted CarePlan search scope); the
+        municipality's plans are read under its security predicate for a search. The
+        later hospital plans it counts are docs/quality-data.md's named exception.
+        """
+        grant = outcome_grant(self.policy.principal)
+        counts = await outcomes.rehabilitation_outcomes(
+            self._conn, grant, self._security("search-type"), quarters, now_utc()
+        )
+        return grant, counts
 
     async def matches_scope(self, pk: int, resource_type: str, interaction: str) -> bool:
         """Does the stored resource `pk` match the granular scopes granting `interaction`?"""

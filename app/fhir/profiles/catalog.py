@@ -1,5 +1,6 @@
-"""The profile catalog: our StructureDefinitions, CodeSystems and ValueSets, loaded once from
-fhir_profiles/, and the entry point to validate a resource against them (R4 profiling.html)."""
+"""The profile catalog: our StructureDefinitions, CodeSystems, ValueSets and OperationDefinitions,
+loaded once from fhir_profiles/, and the entry point to validate a resource against them
+(R4 profiling.html)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class ProfileCatalog:
             "StructureDefinition": {},
             "CodeSystem": {},
             "ValueSet": {},
+            "OperationDefinition": {},
         }
         for resource in self._published:
             kind = by_type.get(str(resource["resourceType"]))
@@ -76,6 +78,9 @@ class ProfileCatalog:
         )
         self.code_systems: Mapping[str, Resource] = MappingProxyType(by_type["CodeSystem"])
         self.value_sets: Mapping[str, Resource] = MappingProxyType(by_type["ValueSet"])
+        self.operation_definitions: Mapping[str, Resource] = MappingProxyType(
+            by_type["OperationDefinition"]
+        )
         extra = [r for r in dependencies if r["resourceType"] == "CodeSystem"]
         terminology = Terminology([*self.code_systems.values(), *extra], self.value_sets.values())
         invariants = Invariants(terminology)
@@ -92,7 +97,7 @@ class ProfileCatalog:
         return cls(published, dependencies)
 
     def resources(self) -> Iterator[Resource]:
-        """The StructureDefinitions, CodeSystems and ValueSets we publish (treat as read-only)."""
+        """The conformance resources we publish (treat as read-only)."""
         return iter(self._published)
 
     @property

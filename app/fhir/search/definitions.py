@@ -954,7 +954,7 @@ PARAMS: dict[str, tuple[Row, ...]] = {
     ),
 }
 
-for _t in ("StructureDefinition", "CodeSystem", "ValueSet"):
+for _t in ("StructureDefinition", "CodeSystem", "ValueSet", "OperationDefinition"):
     PARAMS[_t] = (
         ("url", "uri", f"{_t}.url", (), "The uri that identifies the artifact"),
         ("name", "string", f"{_t}.name", (), "Computationally friendly name of the artifact"),
@@ -986,6 +986,7 @@ CODE_SYSTEMS: dict[tuple[str, str], str] = {
     ("StructureDefinition", "status"): _HL7 + "publication-status",
     ("CodeSystem", "status"): _HL7 + "publication-status",
     ("ValueSet", "status"): _HL7 + "publication-status",
+    ("OperationDefinition", "status"): _HL7 + "publication-status",
 }
 
 SHARED: dict[tuple[str, str], str] = {
@@ -1035,7 +1036,7 @@ SHARED: dict[tuple[str, str], str] = {
     ("RelatedPerson", "birthdate"): "individual-birthdate",
     **{
         (t, c): f"conformance-{c}"
-        for t in ("StructureDefinition", "CodeSystem", "ValueSet")
+        for t in ("StructureDefinition", "CodeSystem", "ValueSet", "OperationDefinition")
         for c in ("url", "name", "status", "version")
     },
 }

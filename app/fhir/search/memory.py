@@ -1,5 +1,6 @@
 """A small in-memory matcher for the conformance resources served from files
-(StructureDefinition, CodeSystem, ValueSet): same parser, same index rows, no SQL.
+(StructureDefinition, CodeSystem, ValueSet, OperationDefinition): same parser, same index
+rows, no SQL.
 Supports token, string, uri, date and `_id` filters; chains and `_has` are a 400.
 """
 
