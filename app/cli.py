@@ -1,4 +1,4 @@
-"""The `esp-careplans` command: serve, db, load, deliver, export-openapi, reindex."""
+"""The `esp-careplans` command: serve, db, load, deliver, export-worker, export-openapi, reindex."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from app.api.http_protocol import FhirH11Protocol, HeadLimits
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
 from app.loader import LOADER, as_organisation, database_has_patients, load_bundle, load_ndjson
-from app.main import create_app, delivery_worker, external_registries
+from app.main import create_app, delivery_worker, export_worker, external_registries
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
 from app.storage.indexer import rebuild_if_stale, reindex
@@ -175,6 +175,28 @@ def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _export_worker(settings: Settings) -> None:
+    engine = create_engine_async(settings.database_url)
+    http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        storage = Storage(engine, base_url=settings.base_url)
+        worker = export_worker(settings, storage, external_registries(settings, http))
+        print(f"running Bulk Data export jobs as {worker.name}", flush=True)
+        await worker.run_forever(stop)
+    finally:
+        await http.aclose()
+        await engine.dispose()
+
+
+def cmd_export_worker(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_export_worker(settings))
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     count = asyncio.run(_reindex(settings, args.types or None))
     print(f"reindexed {count} resources")
@@ -227,6 +249,12 @@ def parser() -> argparse.ArgumentParser:
         "deliver", help="deliver Subscription notifications (run one or more in production)"
     )
     deliver.set_defaults(run=cmd_deliver)
+
+    exporter = commands.add_parser(
+        "export-worker",
+        help="run Bulk Data $export jobs and delete expired ones (run one or more in production)",
+    )
+    exporter.set_defaults(run=cmd_export_worker)
 
     export = commands.add_parser("export-openapi", help="write the OpenAPI document")
     export.add_argument("--output", default=str(ROOT / "openapi" / "openapi.json"))

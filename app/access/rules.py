@@ -34,3 +34,4 @@ class Rule(StrEnum):
     RELATION_NOT_SUPPORTED = "relation-not-supported"
     SAME_PATIENT = "write-keeps-patient"
     OWN_SUBSCRIPTIONS = "own-subscriptions-only"
+    BULK_EXPORT_SYSTEM_ONLY = "bulk-export-backend-services-only"
