@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -41,7 +41,7 @@ from app.interactions.export import (
     job_directory,
     remove_files,
 )
-from app.interactions.polling import work_until
+from app.interactions.polling import work_until, worker_name
 from app.interactions.request import FhirRequest
 from app.storage.access_facts import AccessFacts
 from app.storage.exports import ExportJob
@@ -52,14 +52,11 @@ log = logging.getLogger("esp.exports")
 EXPORT_INTERACTION = "bulk-export"
 MAX_ATTEMPTS = 3  # a job that kills its worker this often fails instead of looping
 AUDIT_CHUNK = 500
+SWEEP_SECONDS = 60.0  # how often a worker looks for expired jobs
 
 
 class LeaseLost(Exception):
     """The job was cancelled or another worker holds it now: stop without a trace."""
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"[:64]
 
 
 class ExportWorker:
@@ -79,11 +76,12 @@ class ExportWorker:
         self.settings = settings
         self.registries = registries
         self.authorities = authorities
-        self.name = _worker_name()
+        self.name = worker_name()
         self.audit = AuditTrail()
         self._cursor_key = cursor_key
         self._clock = clock
         self._wake = asyncio.Event()
+        self._next_sweep = 0.0
 
     async def nudge(self) -> None:
         """A job was queued: look now rather than at the next poll."""
@@ -93,8 +91,11 @@ class ExportWorker:
         await work_until(stop, self.run_once, self._wake, self.settings.poll_seconds, log)
 
     async def run_once(self) -> int:
-        """One round: delete what expired, lease a job and run it; how many jobs ran."""
-        await self.expire()
+        """One round: delete what expired (at most once a minute), lease a job and run it;
+        how many jobs ran."""
+        if time.monotonic() >= self._next_sweep:
+            await self.expire()
+            self._next_sweep = time.monotonic() + SWEEP_SECONDS
         async with self.storage.unit_of_work(EXPORTER, write=True) as repo:
             now = self._now(repo.stamp)
             jobs = await repo.export_ledger.claim(self.name, now, self.settings.lease, 1)

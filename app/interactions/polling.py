@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
+
+
+def worker_name() -> str:
+    """A name no other worker has: host, process and a random part (lease owners)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"[:64]
 
 
 async def work_until(

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -44,7 +41,7 @@ from app.fhir.subscription import (
 )
 from app.interactions.access_setup import ExternalRegistries, build_policy
 from app.interactions.context import RequestContext
-from app.interactions.polling import work_until
+from app.interactions.polling import work_until, worker_name
 from app.interactions.request import FhirRequest
 from app.storage.access_facts import AccessFacts
 from app.storage.subscriptions import OutboxEvent, SubscriptionState
@@ -71,10 +68,6 @@ class DeliverySettings:
 class Attempt:
     ok: bool
     detail: str
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"[:64]
 
 
 def _headers(channel_headers: tuple[str, ...]) -> dict[str, str]:
@@ -107,7 +100,7 @@ class DeliveryWorker:
         self.registries = registries
         self.authorities = authorities
         self.settings = settings or DeliverySettings()
-        self.name = _worker_name()
+        self.name = worker_name()
         self.audit = AuditTrail()
         self._wake = asyncio.Event()
         self._clock = clock

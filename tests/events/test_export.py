@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.exports.worker import ExportWorker
 from app.fhir.instant import now_utc
 from app.interactions.access_setup import ExternalRegistries
-from app.main import export_worker
+from app.main import create_app, export_worker
 from app.settings import Settings
 from app.storage.engine import create_engine_async
 from app.storage.tables import compartment, resource, resource_version
@@ -23,9 +24,12 @@ from app.storage.unit_of_work import Storage
 from tests.access.world import (
     FHIR_JSON,
     OTHER_MUNICIPALITY_SOR,
+    einer_opt_out,
     ids,
+    load_world,
     rule_of,
 )
+from tests.support.databases import truncate_all
 from tests.support.tokens import (
     GITTE_BERGGREN,
     HOSPITAL_SOR,
@@ -34,6 +38,7 @@ from tests.support.tokens import (
     bearer,
 )
 
+T = TypeVar("T")
 ASYNC = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 TYPES = ("CarePlan", "Condition", "Patient", "Organization", "Consent", "EpisodeOfCare", "Goal")
 
@@ -42,24 +47,29 @@ def system(tokens: TokenFactory, sor: str = MUNICIPALITY_SOR, **kw: Any) -> dict
     return bearer(tokens.system(sor=sor, scopes=kw.pop("scopes", "system/*.rs"), **kw))
 
 
-def run_worker(
-    settings: Settings, *, clock: datetime | None = None, worker: ExportWorker | None = None
-) -> int:
-    """One round of an export worker of its own (as `esp-careplans export-worker` runs)."""
+def on_storage(settings: Settings, work: Callable[[Storage], Awaitable[T]]) -> T:
+    """Run `work` on a storage of its own (an engine apart from the test app's)."""
 
-    async def go() -> int:
+    async def go() -> T:
         engine = create_engine_async(settings.database_url)
         try:
-            storage = Storage(engine, base_url=settings.base_url)
-            runner = worker or export_worker(settings, storage, ExternalRegistries())
-            runner.storage = storage
-            if clock is not None:
-                runner._clock = lambda: clock
-            return await runner.run_once()
+            return await work(Storage(engine, base_url=settings.base_url))
         finally:
             await engine.dispose()
 
     return asyncio.run(go())
+
+
+def run_worker(settings: Settings, *, clock: datetime | None = None) -> int:
+    """One round of an export worker of its own (as `esp-careplans export-worker` runs)."""
+
+    async def work(storage: Storage) -> int:
+        worker = export_worker(settings, storage, ExternalRegistries())
+        if clock is not None:
+            worker._clock = lambda: clock
+        return await worker.run_once()
+
+    return on_storage(settings, work)
 
 
 def kickoff(
@@ -68,6 +78,19 @@ def kickoff(
     response = client.get(f"/fhir/{path}", params=params, headers={**ASYNC, **headers})
     assert response.status_code == 202, response.text
     return str(response.headers["Content-Location"])
+
+
+def export_as(
+    client: TestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    path: str = "$export",
+    **params: str,
+) -> tuple[str, dict[str, Any]]:
+    """Kick off, let a worker run the job, and return its id and manifest."""
+    url = kickoff(client, headers, path, **params)
+    run_worker(settings)
+    return url.rsplit("/", 1)[1], manifest_of(client, url, headers)
 
 
 def status_path(url: str) -> str:
@@ -109,55 +132,47 @@ def searched_ids(client: TestClient, headers: dict[str, str], rtype: str) -> set
 def export_audit(settings: Settings, job: str) -> dict[str, int]:
     """Bulk-export AuditEvents of `job`, counted per patient."""
 
-    async def go() -> dict[str, int]:
-        engine = create_engine_async(settings.database_url)
+    async def work(storage: Storage) -> dict[str, int]:
         counts: dict[str, int] = {}
-        try:
-            async with engine.connect() as conn:
-                rows = await conn.execute(
-                    select(resource_version.c.content).where(
-                        resource_version.c.res_type == "AuditEvent"
-                    )
+        async with storage.engine.connect() as conn:
+            rows = await conn.execute(
+                select(resource_version.c.content).where(
+                    resource_version.c.res_type == "AuditEvent"
                 )
-                for (content,) in rows.all():
-                    codes = [c.get("code") for c in content.get("subtype", [])]
-                    if "bulk-export" not in codes or job not in json.dumps(content):
-                        continue
-                    for entity in content.get("entity", []):
-                        ref = entity.get("what", {}).get("reference", "")
-                        if ref.startswith("Patient/"):
-                            patient = ref.removeprefix("Patient/")
-                            counts[patient] = counts.get(patient, 0) + 1
-        finally:
-            await engine.dispose()
+            )
+            for (content,) in rows.all():
+                codes = [c.get("code") for c in content.get("subtype", [])]
+                if "bulk-export" not in codes or job not in json.dumps(content):
+                    continue
+                for entity in content.get("entity", []):
+                    ref = entity.get("what", {}).get("reference", "")
+                    if ref.startswith("Patient/"):
+                        patient = ref.removeprefix("Patient/")
+                        counts[patient] = counts.get(patient, 0) + 1
         return counts
 
-    return asyncio.run(go())
+    return on_storage(settings, work)
 
 
 def compartments_of(settings: Settings, found: dict[str, list[dict[str, Any]]]) -> set[str]:
     """The patients whose compartments hold the exported resources."""
 
-    async def go() -> set[str]:
-        engine = create_engine_async(settings.database_url)
+    async def work(storage: Storage) -> set[str]:
         patients: set[str] = set()
-        try:
-            async with engine.connect() as conn:
-                for rtype, resources in found.items():
-                    rows = await conn.execute(
-                        select(compartment.c.patient_id)
-                        .join(resource, resource.c.pk == compartment.c.res_pk)
-                        .where(
-                            resource.c.res_type == rtype,
-                            resource.c.res_id.in_([r["id"] for r in resources]),
-                        )
+        async with storage.engine.connect() as conn:
+            for rtype, resources in found.items():
+                rows = await conn.execute(
+                    select(compartment.c.patient_id)
+                    .join(resource, resource.c.pk == compartment.c.res_pk)
+                    .where(
+                        resource.c.res_type == rtype,
+                        resource.c.res_id.in_([r["id"] for r in resources]),
                     )
-                    patients |= {str(row[0]) for row in rows.all()}
-        finally:
-            await engine.dispose()
+                )
+                patients |= {str(row[0]) for row in rows.all()}
         return patients
 
-    return asyncio.run(go())
+    return on_storage(settings, work)
 
 
 def test_kickoff_status_manifest_files_and_delete(
@@ -196,9 +211,8 @@ def test_an_export_holds_exactly_what_the_client_may_search(
     """Horsens sees Gitte's shared plan, not Einer's (he opted out of sharing with Horsens:
     negativt samtykke), not the hospital's plans it was never shared, nothing of Lars."""
     horsens = system(tokens)
-    url = kickoff(bulk, horsens)
-    run_worker(export_settings)
-    found = exported_ids(exported(bulk, manifest_of(bulk, url, horsens), horsens))
+    _, manifest = export_as(bulk, horsens, export_settings)
+    found = exported_ids(exported(bulk, manifest, horsens))
     for rtype in TYPES:
         assert found.get(rtype, set()) == searched_ids(bulk, horsens, rtype), rtype
     plans = found["CarePlan"]
@@ -207,9 +221,8 @@ def test_an_export_holds_exactly_what_the_client_may_search(
     assert "einer-kol" not in found.get("Condition", set())
     # The hospital, which wrote them, gets them (the control: the filter is the policy).
     hospital = system(tokens, sor=HOSPITAL_SOR)
-    url = kickoff(bulk, hospital)
-    run_worker(export_settings)
-    mine = exported_ids(exported(bulk, manifest_of(bulk, url, hospital), hospital))
+    _, manifest = export_as(bulk, hospital, export_settings)
+    mine = exported_ids(exported(bulk, manifest, hospital))
     assert {"einer-rehab", "gitte-plan", "lars-hidden"} <= mine["CarePlan"]
 
 
@@ -217,23 +230,20 @@ def test_an_unrelated_municipality_exports_no_patient_data(
     bulk: TestClient, tokens: TokenFactory, export_settings: Settings
 ) -> None:
     odder = system(tokens, sor=OTHER_MUNICIPALITY_SOR)
-    url = kickoff(bulk, odder, "Patient/$export")
-    run_worker(export_settings)
-    manifest = manifest_of(bulk, url, odder)
+    job, manifest = export_as(bulk, odder, export_settings, "Patient/$export")
     assert manifest["output"] == []
-    assert export_audit(export_settings, url.rsplit("/", 1)[1]) == {}
+    assert export_audit(export_settings, job) == {}
 
 
 def test_one_audit_event_per_patient_in_the_files(
     bulk: TestClient, tokens: TokenFactory, export_settings: Settings
 ) -> None:
     hospital = system(tokens, sor=HOSPITAL_SOR)
-    url = kickoff(bulk, hospital, "Patient/$export")
-    run_worker(export_settings)
-    found = exported(bulk, manifest_of(bulk, url, hospital), hospital)
+    job, manifest = export_as(bulk, hospital, export_settings, "Patient/$export")
+    found = exported(bulk, manifest, hospital)
     patients = compartments_of(export_settings, found)
     assert {"gitte", "einer", "lars"} <= patients
-    audited = export_audit(export_settings, url.rsplit("/", 1)[1])
+    audited = export_audit(export_settings, job)
     assert audited == dict.fromkeys(patients, 1)
     # Gitte's MinLog shows it.
     gitte = bearer(tokens.citizen(cpr=GITTE_BERGGREN))
@@ -333,9 +343,7 @@ def test_scopes_narrow_what_is_exported(
     assert rule_of(refused) == "smart-scope"
     write_only = system(tokens, scopes="system/CarePlan.c")
     assert bulk.get("/fhir/$export", headers={**ASYNC, **write_only}).status_code == 403
-    url = kickoff(bulk, narrow)
-    run_worker(export_settings)
-    manifest = manifest_of(bulk, url, narrow)
+    _, manifest = export_as(bulk, narrow, export_settings)
     assert [item["type"] for item in manifest["output"]] == ["CarePlan"]
 
 
@@ -381,13 +389,58 @@ def test_expired_jobs_and_files_are_deleted(
     bulk: TestClient, tokens: TokenFactory, export_settings: Settings
 ) -> None:
     horsens = system(tokens)
-    url = kickoff(bulk, horsens)
-    run_worker(export_settings)
-    manifest_of(bulk, url, horsens)
-    job_dir = export_settings.export_dir / url.rsplit("/", 1)[1]
+    job, _ = export_as(bulk, horsens, export_settings)
+    job_dir = export_settings.export_dir / job
     assert job_dir.is_dir()
     assert run_worker(export_settings, clock=now_utc() + timedelta(hours=23)) == 0
     assert job_dir.is_dir()  # still within ESP_EXPORT_RETENTION_HOURS (24)
     run_worker(export_settings, clock=now_utc() + timedelta(hours=25))
     assert not job_dir.exists()
-    assert bulk.get(status_path(url), headers=horsens).status_code == 404
+    assert bulk.get(f"/fhir/$export-status/{job}", headers=horsens).status_code == 404
+
+
+def test_an_opt_out_written_after_the_kickoff_keeps_the_data_out(
+    bulk: TestClient, tokens: TokenFactory, export_settings: Settings
+) -> None:
+    """The job reads under the client's policy when it runs, not as it was at kick-off."""
+    horsens = system(tokens)
+    url = kickoff(bulk, horsens, _type="CarePlan")
+    gitte = bearer(tokens.citizen(cpr=GITTE_BERGGREN, scopes="patient/*.rs patient/Consent.cu"))
+    opt_out = {**einer_opt_out(), "patient": {"reference": "Patient/gitte"}}
+    opt_out.pop("id")
+    written = bulk.post("/fhir/Consent", json=opt_out, headers={**gitte, **FHIR_JSON})
+    assert written.status_code == 201, written.text
+    run_worker(export_settings)
+    found = exported_ids(exported(bulk, manifest_of(bulk, url, horsens), horsens))
+    assert "gitte-rehab" not in found.get("CarePlan", set())
+    assert export_audit(export_settings, url.rsplit("/", 1)[1]).get("gitte") is None
+
+
+def test_serve_runs_the_export_worker_in_development(
+    export_settings: Settings, tokens: TokenFactory
+) -> None:
+    """`serve` (here: the app's lifespan) runs queued jobs itself, like deliveries."""
+    settings = export_settings.model_copy(
+        update={"delivery_in_serve": True, "export_poll_seconds": 0.05}
+    )
+    truncate_all(settings.database_url)
+    load_world(settings)
+    app = create_app(settings, auth=tokens.auth_service())
+    hospital = system(tokens, sor=HOSPITAL_SOR)
+    with TestClient(app, base_url="http://testserver") as client:
+        url = kickoff(client, hospital, _type="Patient")
+        deadline = time.monotonic() + 60
+        while client.get(status_path(url), headers=hospital).status_code == 202:
+            assert time.monotonic() < deadline, "the export never completed"
+            time.sleep(0.1)
+        found = exported_ids(exported(client, manifest_of(client, url, hospital), hospital))
+        assert found["Patient"] == searched_ids(client, hospital, "Patient")
+
+
+def test_metadata_advertises_the_export_operations(bulk: TestClient) -> None:
+    rest = bulk.get("/fhir/metadata").json()["rest"][0]
+    assert "export" in [op["name"] for op in rest["operation"]]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert [op["definition"] for op in patient["operation"]] == [
+        "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+    ]

@@ -3,8 +3,8 @@ names a partial file (docs/bulk.md, "Durability")."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from fastapi.testclient import TestClient
 
@@ -14,7 +14,6 @@ from app.interactions.access_setup import ExternalRegistries
 from app.interactions.export import EXPORTER
 from app.main import export_worker
 from app.settings import Settings
-from app.storage.engine import create_engine_async
 from app.storage.exports import ExportJob
 from app.storage.unit_of_work import Storage
 from tests.events.test_export import (
@@ -22,6 +21,7 @@ from tests.events.test_export import (
     exported_ids,
     kickoff,
     manifest_of,
+    on_storage,
     run_worker,
     searched_ids,
     status_path,
@@ -46,34 +46,37 @@ class DiesAfterPages(ExportWorker):
             raise Died
 
 
+W = TypeVar("W", bound=ExportWorker)
+
+
+def worker_of(kind: type[W], settings: Settings, storage: Storage) -> W:
+    """A worker of `kind` configured as `esp-careplans export-worker` would be."""
+    plain = export_worker(settings, storage, ExternalRegistries())
+    return kind(
+        storage,
+        settings=plain.settings,
+        registries=ExternalRegistries(),
+        authorities=plain.authorities,
+    )
+
+
 def _die_mid_job(settings: Settings, *, at: datetime | None = None, pages: int = 5) -> None:
     """Claim the only job (at `at`: past an earlier worker's lease) and run it until the
     node dies after `pages` pages."""
 
-    async def go() -> None:
-        engine = create_engine_async(settings.database_url)
+    async def work(storage: Storage) -> None:
+        worker = worker_of(DiesAfterPages, settings, storage)
+        worker.pages = pages
+        async with storage.unit_of_work(EXPORTER, write=True) as repo:
+            ledger = repo.export_ledger
+            (job,) = await ledger.claim(worker.name, at or repo.stamp, worker.settings.lease, 1)
         try:
-            storage = Storage(engine, base_url=settings.base_url)
-            plain = export_worker(settings, storage, ExternalRegistries())
-            worker = DiesAfterPages(
-                storage,
-                settings=plain.settings,
-                registries=ExternalRegistries(),
-                authorities=plain.authorities,
-            )
-            worker.pages = pages
-            async with storage.unit_of_work(EXPORTER, write=True) as repo:
-                ledger = repo.export_ledger
-                (job,) = await ledger.claim(worker.name, at or repo.stamp, plain.settings.lease, 1)
-            try:
-                await worker._run(job)  # no release: the node is gone
-            except Died:
-                return
-            raise AssertionError("the worker finished before it died")
-        finally:
-            await engine.dispose()
+            await worker._run(job)  # no release: the node is gone
+        except Died:
+            return
+        raise AssertionError("the worker finished before it died")
 
-    asyncio.run(go())
+    on_storage(settings, work)
 
 
 def _lease(settings: Settings) -> timedelta:
@@ -116,3 +119,40 @@ def test_a_job_that_keeps_killing_its_worker_fails_cleanly(
     assert failed.status_code == 500
     assert failed.json()["resourceType"] == "OperationOutcome"
     assert not (export_settings.export_dir / url.rsplit("/", 1)[1]).exists()
+
+
+class OvertakenWorker(ExportWorker):
+    """A worker that stalls past its lease after its first page: meanwhile `rival` (a
+    worker whose clock is past that lease) takes the job over and completes it."""
+
+    rival: ExportWorker | None = None
+
+    async def _progress(self, job: ExportJob, progress: str, patients: set[str]) -> None:
+        await super()._progress(job, progress, patients)
+        rival, self.rival = self.rival, None
+        if rival is not None:
+            assert await rival.run_once() == 1
+
+
+def test_a_worker_that_lost_its_lease_stops_and_leaves_no_file(
+    bulk: TestClient, tokens: TokenFactory, export_settings: Settings
+) -> None:
+    hospital = system(tokens, sor=HOSPITAL_SOR)
+    url = kickoff(bulk, hospital, _type="Patient,CarePlan")
+
+    async def work(storage: Storage) -> None:
+        slow = worker_of(OvertakenWorker, export_settings, storage)
+        rival = worker_of(ExportWorker, export_settings, storage)
+        later = now_utc() + _lease(export_settings) * 2
+        rival._clock = lambda: later
+        slow.rival = rival
+        assert await slow.run_once() == 1  # it ran, lost the job, and stopped quietly
+
+    on_storage(export_settings, work)
+    manifest = manifest_of(bulk, url, hospital)
+    names = {i["url"].rsplit("/", 1)[1] for i in manifest["output"]}
+    job_dir = export_settings.export_dir / url.rsplit("/", 1)[1]
+    assert {p.name for p in job_dir.iterdir()} == names  # nothing of the overtaken worker
+    found = exported_ids(exported(bulk, manifest, hospital))
+    assert found["Patient"] == searched_ids(bulk, hospital, "Patient")
+    assert found["CarePlan"] == searched_ids(bulk, hospital, "CarePlan")
