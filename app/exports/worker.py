@@ -153,7 +153,12 @@ class ExportWorker:
         try:
             for rtype in job.types:
                 if rtype not in job.done:
-                    await self._export_type(job, owner, rtype)
+                    try:
+                        await self._export_type(job, owner, rtype)
+                    except OSError:
+                        # A job deleted meanwhile takes its directory with it.
+                        await self._progress(job, f"{rtype}: failed to write", set())
+                        raise
             await self._complete(job, owner)
         except AccessDenied as exc:  # e.g. the client's relations or scopes changed
             await self._fail(job, f"Refused ({exc.rule.value}): {exc.message}")

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.access.policy import AccessPolicy
 from app.fhir.instant import now_utc
 from app.interactions.access_setup import ExternalRegistries
 from app.main import create_app, export_worker
@@ -444,3 +445,16 @@ def test_metadata_advertises_the_export_operations(bulk: TestClient) -> None:
     assert [op["definition"] for op in patient["operation"]] == [
         "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
     ]
+
+
+def test_the_export_ledger_is_refused_to_any_principal_but_the_services_own(
+    export_settings: Settings, tokens: TokenFactory
+) -> None:
+    client = AccessPolicy(tokens.principal(tokens.system_claims(scopes="system/*.rs")))
+
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(client, write=False) as repo:
+            with pytest.raises(PermissionError):
+                repo.export_ledger  # noqa: B018 - the property is the check
+
+    on_storage(export_settings, work)

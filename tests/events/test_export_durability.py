@@ -3,6 +3,7 @@ names a partial file (docs/bulk.md, "Durability")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -17,6 +18,7 @@ from app.settings import Settings
 from app.storage.exports import ExportJob
 from app.storage.unit_of_work import Storage
 from tests.events.test_export import (
+    export_audit,
     exported,
     exported_ids,
     kickoff,
@@ -156,3 +158,36 @@ def test_a_worker_that_lost_its_lease_stops_and_leaves_no_file(
     found = exported_ids(exported(bulk, manifest, hospital))
     assert found["Patient"] == searched_ids(bulk, hospital, "Patient")
     assert found["CarePlan"] == searched_ids(bulk, hospital, "CarePlan")
+
+
+class CancelledMidJob(ExportWorker):
+    """A worker whose job its client deletes after the first page."""
+
+    cancel: Callable[[], None] | None = None
+
+    async def _progress(self, job: ExportJob, progress: str, patients: set[str]) -> None:
+        await super()._progress(job, progress, patients)
+        cancel, self.cancel = self.cancel, None
+        if cancel is not None:
+            cancel()
+
+
+def test_a_job_deleted_while_it_runs_stops_and_leaves_nothing(
+    bulk: TestClient, tokens: TokenFactory, export_settings: Settings
+) -> None:
+    hospital = system(tokens, sor=HOSPITAL_SOR)
+    url = kickoff(bulk, hospital, _type="Patient,CarePlan")
+
+    def cancel() -> None:
+        assert bulk.delete(status_path(url), headers=hospital).status_code == 202
+
+    async def work(storage: Storage) -> None:
+        worker = worker_of(CancelledMidJob, export_settings, storage)
+        worker.cancel = cancel
+        assert await worker.run_once() == 1  # it ran, found the job gone, and stopped
+
+    on_storage(export_settings, work)
+    assert bulk.get(status_path(url), headers=hospital).status_code == 404
+    job_dir = export_settings.export_dir / url.rsplit("/", 1)[1]
+    assert not job_dir.exists() or not any(job_dir.iterdir())
+    assert export_audit(export_settings, url.rsplit("/", 1)[1]) == {}
