@@ -1,4 +1,4 @@
-"""The `esp-careplans` command: serve, db, load, deliver, export-openapi, reindex."""
+"""The `esp-careplans` command: serve, db, load, deliver, export-worker, export-openapi, reindex."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import uvicorn
@@ -20,8 +21,9 @@ from app.access.authorities import Authorities
 from app.api.http_protocol import FhirH11Protocol, HeadLimits
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
+from app.interactions.access_setup import ExternalRegistries
 from app.loader import LOADER, as_organisation, database_has_patients, load_bundle, load_ndjson
-from app.main import create_app, delivery_worker, external_registries
+from app.main import create_app, delivery_worker, export_worker, external_registries
 from app.settings import Settings, get_settings
 from app.storage.engine import create_engine_async
 from app.storage.indexer import rebuild_if_stale, reindex
@@ -152,7 +154,18 @@ async def _reindex(settings: Settings, types: list[str] | None) -> int:
         await engine.dispose()
 
 
-async def _deliver(settings: Settings) -> None:
+class _Worker(Protocol):
+    name: str
+
+    async def run_forever(self, stop: asyncio.Event) -> None: ...
+
+
+async def _run_worker(
+    settings: Settings,
+    make: Callable[[Storage, httpx.AsyncClient, ExternalRegistries], _Worker],
+    doing: str,
+) -> None:
+    """Run a background worker until SIGINT or SIGTERM."""
     engine = create_engine_async(settings.database_url)
     http = httpx.AsyncClient(timeout=settings.external_timeout_seconds, follow_redirects=False)
     stop = asyncio.Event()
@@ -161,9 +174,8 @@ async def _deliver(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         storage = Storage(engine, base_url=settings.base_url)
-        registries = external_registries(settings, http)
-        worker = delivery_worker(settings, storage, http, registries)
-        print(f"delivering subscription notifications as {worker.name}", flush=True)
+        worker = make(storage, http, external_registries(settings, http))
+        print(f"{doing} as {worker.name}", flush=True)
         await worker.run_forever(stop)
     finally:
         await http.aclose()
@@ -171,7 +183,18 @@ async def _deliver(settings: Settings) -> None:
 
 
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_deliver(settings))
+    def make(storage: Storage, http: httpx.AsyncClient, registries: ExternalRegistries) -> _Worker:
+        return delivery_worker(settings, storage, http, registries)
+
+    asyncio.run(_run_worker(settings, make, "delivering subscription notifications"))
+    return 0
+
+
+def cmd_export_worker(args: argparse.Namespace, settings: Settings) -> int:
+    def make(storage: Storage, http: httpx.AsyncClient, registries: ExternalRegistries) -> _Worker:
+        return export_worker(settings, storage, registries)
+
+    asyncio.run(_run_worker(settings, make, "running Bulk Data export jobs"))
     return 0
 
 
@@ -227,6 +250,12 @@ def parser() -> argparse.ArgumentParser:
         "deliver", help="deliver Subscription notifications (run one or more in production)"
     )
     deliver.set_defaults(run=cmd_deliver)
+
+    exporter = commands.add_parser(
+        "export-worker",
+        help="run Bulk Data $export jobs and delete expired ones (run one or more in production)",
+    )
+    exporter.set_defaults(run=cmd_export_worker)
 
     export = commands.add_parser("export-openapi", help="write the OpenAPI document")
     export.add_argument("--output", default=str(ROOT / "openapi" / "openapi.json"))

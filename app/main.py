@@ -20,6 +20,7 @@ from app.access.authorities import Authorities
 from app.api.cors import CorsMiddleware
 from app.api.dev_inbox import dev_inbox_router
 from app.api.errors import install_error_handlers
+from app.api.export_routes import export_router
 from app.api.fhir_routes import fhir_router
 from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
@@ -31,6 +32,7 @@ from app.api.system_routes import system_router
 from app.auth.launch import Citizen
 from app.auth.service import AuthService, build_auth_service
 from app.deployment import check_deployment
+from app.exports.worker import ExportWorker
 from app.fhir.capability import capability_statement
 from app.fhir.primitives import check_storable
 from app.fhir.profiles import ProfileCatalog
@@ -39,6 +41,7 @@ from app.integrations.registries import HttpCustodyRegistry, HttpTreatmentRelati
 from app.interactions.access_setup import ExternalRegistries
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
+from app.interactions.export import ExportService, ExportSettings
 from app.interactions.outcomes import DEFINITION as OUTCOMES_DEFINITION
 from app.interactions.service import FhirService, ServiceLimits
 from app.logging_setup import configure_logging
@@ -56,7 +59,17 @@ log = logging.getLogger("esp.main")
 OPERATIONS = (
     {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
     {"name": "rehabilitation-outcomes", "definition": OUTCOMES_DEFINITION},
+    # Bulk Data Access 2.0 (docs/bulk.md); Group/[id]/$export is not offered (no Group).
+    {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
 )
+TYPE_OPERATIONS = {
+    "Patient": (
+        {
+            "name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+        },
+    ),
+}
 
 
 @cache
@@ -130,6 +143,29 @@ def delivery_worker(
     )
 
 
+def export_settings(settings: Settings) -> ExportSettings:
+    return ExportSettings(
+        directory=settings.export_dir,
+        retention=timedelta(hours=settings.export_retention_hours),
+        lease=timedelta(seconds=settings.export_lease_seconds),
+        poll_seconds=settings.export_poll_seconds,
+        page_size=settings.export_page_size,
+    )
+
+
+def export_worker(
+    settings: Settings, storage: Storage, registries: ExternalRegistries
+) -> ExportWorker:
+    """The Bulk Data export worker over `storage` (docs/bulk.md)."""
+    return ExportWorker(
+        storage,
+        settings=export_settings(settings),
+        registries=registries,
+        authorities=authorities(settings),
+        cursor_key=settings.cursor_secret.encode() if settings.cursor_secret else None,
+    )
+
+
 def login_citizens() -> tuple[Citizen, ...]:
     """The demo citizens on the dev issuer's sign-in page: the portal's persona list."""
     return tuple(Citizen(p.key, p.name, p.cpr, p.description) for p in portal_personas())
@@ -148,6 +184,9 @@ def create_app(
     service = build_service(settings, registries)
     worker = delivery_worker(settings, service.storage, http, registries)
     service.on_commit = worker.nudge
+    exports = ExportService(service.storage, export_settings(settings))
+    exporter = export_worker(settings, service.storage, registries)
+    exports.on_queued = exporter.nudge
     auth_service = auth or build_auth_service(
         settings, engine=service.storage.engine, citizens=login_citizens()
     )
@@ -162,6 +201,7 @@ def create_app(
             security={**auth_service.capability_security(), "cors": bool(settings.cors_origins)},
             supported_profiles=service.conformance.profiles_by_type(),
             operations=OPERATIONS,
+            type_operations=TYPE_OPERATIONS,
         )
 
     @asynccontextmanager
@@ -173,13 +213,18 @@ def create_app(
             service.cursor_key = secret.encode()
         log.info("service started", extra={"database": service.storage.engine.dialect.name})
         stop = asyncio.Event()
-        delivering = (
-            asyncio.create_task(worker.run_forever(stop)) if settings.delivers_in_serve else None
+        workers = (
+            [
+                asyncio.create_task(worker.run_forever(stop)),
+                asyncio.create_task(exporter.run_forever(stop)),
+            ]
+            if settings.delivers_in_serve
+            else []
         )
         yield
         stop.set()
-        if delivering is not None:
-            await delivering
+        for running in workers:
+            await running
         await auth_service.aclose()
         await http.aclose()
         await service.storage.dispose()
@@ -227,6 +272,8 @@ def create_app(
 
     app.include_router(auth_router)
     app.include_router(system_router(service.storage, capability))
+    # Before the FHIR routes: `Patient/$export` would otherwise be read as a Patient id.
+    app.include_router(export_router(exports, settings, context), prefix="/fhir")
     app.include_router(fhir_router(service, settings, context), prefix="/fhir")
     app.include_router(portal_router(settings))
     if settings.env == "development":

@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = 1.0
     delivery_in_serve: bool | None = None  # None: on in development, off in production
 
+    # Bulk Data $export (docs/bulk.md): where the files go (default: next to the SQLite
+    # database, ./var/exports), how long a job and its files are kept, and the worker's
+    # lease and poll. The export worker runs where the delivery worker runs.
+    export_dir: Path = Path("./var/exports")
+    export_retention_hours: float = 24.0
+    export_lease_seconds: float = 60.0
+    export_poll_seconds: float = 1.0
+    export_page_size: int = 500
+
     # Citizen portal sessions.
     session_secret: str = ""
     session_cookie_secure: bool = True
@@ -128,7 +137,8 @@ class Settings(BaseSettings):
 
     @property
     def delivers_in_serve(self) -> bool:
-        """`serve` runs the delivery worker too (production runs `esp-careplans deliver`)."""
+        """`serve` runs the delivery and export workers too (production runs
+        `esp-careplans deliver` and `esp-careplans export-worker`)."""
         if self.delivery_in_serve is None:
             return self.env == "development"
         return self.delivery_in_serve

@@ -37,3 +37,4 @@ class Rule(StrEnum):
     # Aggregated, suppressed counts of a municipality's own plans' outcomes (docs/quality-data.md).
     QUALITY_DATA = "quality-data-aggregate"
     QUALITY_DATA_MUNICIPALITIES_ONLY = "quality-data-municipalities-only"
+    BULK_EXPORT_SYSTEM_ONLY = "bulk-export-backend-services-only"

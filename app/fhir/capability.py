@@ -34,7 +34,9 @@ def _search_param_entries(params: Mapping[str, SearchParam]) -> list[dict[str, A
     ]
 
 
-def _resource_entry(name: str, profiles: Sequence[str]) -> dict[str, Any]:
+def _resource_entry(
+    name: str, profiles: Sequence[str], operations: Sequence[Mapping[str, str]] = ()
+) -> dict[str, Any]:
     spec = REGISTRY[name]
     writable = spec.writable
     entry: dict[str, Any] = {
@@ -58,6 +60,8 @@ def _resource_entry(name: str, profiles: Sequence[str]) -> dict[str, Any]:
         entry["searchInclude"] = list(include_targets(name))
         entry["searchRevInclude"] = list(revinclude_sources(name))
         entry["searchParam"] = _search_param_entries(params)
+    if operations:
+        entry["operation"] = [dict(op) for op in operations]
     return entry
 
 
@@ -69,15 +73,20 @@ def capability_statement(
     security: Mapping[str, Any] | None = None,
     supported_profiles: Mapping[str, Sequence[str]] | None = None,
     operations: Sequence[Mapping[str, str]] = (),
+    type_operations: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
 ) -> dict[str, Any]:
     profiles = supported_profiles or {}
+    by_type = type_operations or {}
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "FHIR R4 API for sharing Danish care plans across sectors.",
     }
     if security:
         rest["security"] = dict(security)
-    rest["resource"] = [_resource_entry(name, profiles.get(name, ())) for name in sorted(REGISTRY)]
+    rest["resource"] = [
+        _resource_entry(name, profiles.get(name, ()), by_type.get(name, ()))
+        for name in sorted(REGISTRY)
+    ]
     rest["interaction"] = [
         {"code": "transaction"},
         {"code": "batch"},

@@ -36,6 +36,7 @@ INTERACTIONS = {
     "transaction": "Indsendte",
     "batch": "Indsendte",
     "subscription-notification": "Fik besked om",
+    "bulk-export": "Udtrak (bulk-eksport) af",
 }
 KINDS = {
     "CarePlan": "planer",

@@ -27,7 +27,7 @@ from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
-from app.storage import indexer, outcomes, pending, subscriptions
+from app.storage import exports, indexer, outcomes, pending, subscriptions
 from app.storage.access_facts import compartments, current_versions, patient_for_cpr
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.access_sql import Visibility
@@ -507,6 +507,13 @@ class Repository:
         if not self.policy.principal.is_internal:
             raise PermissionError("only an internal job works the subscription ledger")
         return subscriptions.SubscriptionLedger(self._conn)
+
+    @property
+    def export_ledger(self) -> exports.ExportLedger:
+        """Bulk export jobs (docs/bulk.md): an internal job's bookkeeping, never data."""
+        if not self.policy.principal.is_internal:
+            raise PermissionError("only an internal job works the export ledger")
+        return exports.ExportLedger(self._conn)
 
     # -- work that must follow the commit ---------------------------------------------
 

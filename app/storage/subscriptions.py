@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.principal import Principal
-from app.storage import pending
+from app.storage import leases, pending
 from app.storage.tables import outbox, resource, subscription_state
 
 # Types whose changes are not notified: subscriptions themselves, and the server's records.
@@ -128,25 +128,20 @@ class SubscriptionLedger:
     ) -> list[SubscriptionState]:
         """Lease up to `limit` subscriptions that have work and that no live worker holds."""
         s = subscription_state
-        due = (
-            select(s.c.res_pk)
-            .where(
+        pks = await leases.claim(
+            self._conn,
+            s,
+            "res_pk",
+            due=[
                 s.c.status.in_(("requested", "active")),
-                or_(s.c.lease_until.is_(None), s.c.lease_until < now),
                 or_(s.c.next_attempt_at.is_(None), s.c.next_attempt_at <= now),
-            )
-            .order_by(s.c.next_attempt_at.nulls_first(), s.c.res_pk)
-            .limit(limit)
+            ],
+            order_by=[s.c.next_attempt_at.nulls_first(), s.c.res_pk],
+            worker=worker,
+            now=now,
+            lease=lease,
+            limit=limit,
         )
-        if self._conn.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        claimed = await self._conn.execute(
-            update(s)
-            .where(s.c.res_pk.in_(due.scalar_subquery()))
-            .values(lease_owner=worker, lease_until=now + lease)
-            .returning(s.c.res_pk)
-        )
-        pks = [row[0] for row in claimed.all()]
         return await self._states(pks)
 
     async def _states(self, pks: list[int]) -> list[SubscriptionState]:
@@ -234,12 +229,7 @@ class SubscriptionLedger:
         )
 
     async def release(self, state: SubscriptionState, worker: str) -> None:
-        s = subscription_state
-        await self._conn.execute(
-            update(s)
-            .where(s.c.res_pk == state.res_pk, s.c.lease_owner == worker)
-            .values(lease_owner=None, lease_until=None)
-        )
+        await leases.release(self._conn, subscription_state, "res_pk", state.res_pk, worker)
 
     async def trim(self, before: datetime) -> int:
         """Forget outbox rows older than `before` that every live subscription has passed."""

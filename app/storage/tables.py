@@ -323,6 +323,45 @@ subscription_state = Table(
     Index("ix_subscription_state_due", "status", "next_attempt_at"),
 )
 
+# Bulk Data $export jobs (app/exports/worker.py, docs/bulk.md): who asked (the client,
+# and its principal, as whom the job reads), what it asked for, how far it has got (the
+# types whose file is complete), and which worker holds it (a lease).
+export_job = Table(
+    "export_job",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    # Principal.snapshot() of the client: the job reads as it, never as the service.
+    Column("principal", JsonDocument, nullable=False),
+    Column("level", String(16), nullable=False),  # system | patient
+    Column("request", Text, nullable=False),  # the kick-off URL
+    # {"types": [...], "since": instant | None, "type_filters": {type: query}}
+    Column("params", JsonDocument, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | complete | failed
+    Column("transaction_time", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # [{"type", "file", "count"}] of the types whose file is complete (renamed into place).
+    Column("output", JsonDocument, nullable=False),
+    Column("progress", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Index("ix_export_job_owner", "owner"),
+    Index("ix_export_job_due", "status", "lease_until"),
+    Index("ix_export_job_expires_at", "expires_at"),
+)
+
+# The patients whose data an export job wrote, one row each: one AuditEvent per patient
+# when the job completes, however many pages or files held their data.
+export_patient = Table(
+    "export_patient",
+    metadata,
+    Column("job_id", String(64), ForeignKey("export_job.id", ondelete="CASCADE"), primary_key=True),
+    Column("patient_id", String(64), primary_key=True),
+)
+
 INDEX_TABLES = {
     "token": search_token,
     "string": search_string,

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -44,6 +41,7 @@ from app.fhir.subscription import (
 )
 from app.interactions.access_setup import ExternalRegistries, build_policy
 from app.interactions.context import RequestContext
+from app.interactions.polling import work_until, worker_name
 from app.interactions.request import FhirRequest
 from app.storage.access_facts import AccessFacts
 from app.storage.subscriptions import OutboxEvent, SubscriptionState
@@ -70,10 +68,6 @@ class DeliverySettings:
 class Attempt:
     ok: bool
     detail: str
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"[:64]
 
 
 def _headers(channel_headers: tuple[str, ...]) -> dict[str, str]:
@@ -106,7 +100,7 @@ class DeliveryWorker:
         self.registries = registries
         self.authorities = authorities
         self.settings = settings or DeliverySettings()
-        self.name = _worker_name()
+        self.name = worker_name()
         self.audit = AuditTrail()
         self._wake = asyncio.Event()
         self._clock = clock
@@ -117,21 +111,7 @@ class DeliveryWorker:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; a failing round is logged and retried next poll."""
-        while not stop.is_set():
-            try:
-                busy = await self.run_once()
-            except Exception:  # the worker must outlive a bad round (database restart...)
-                log.exception("delivery round failed")
-                busy = 0
-            if busy:
-                continue
-            self._wake.clear()
-            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-            await asyncio.wait(
-                waits, timeout=self.settings.poll_seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in waits:
-                task.cancel()
+        await work_until(stop, self.run_once, self._wake, self.settings.poll_seconds, log)
 
     async def run_once(self) -> int:
         """One round: lease the subscriptions that have work, work each; how many."""

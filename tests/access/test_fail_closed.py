@@ -64,11 +64,17 @@ def test_everything_is_granted_only_to_the_internal_principal() -> None:
     assert AccessPolicy.internal("test").read_filter("CarePlan", "read").allow_all
 
 
-# The service's own jobs: the loader, the audit writer and the delivery worker, which
-# reads Subscriptions and its ledger as itself but matches every change under the
-# subscription owner's restored policy (tests/events: no notification of what the owner
-# may not see).
-INTERNAL_JOBS = {"access/policy.py", "loader.py", "audit/recorder.py", "subscriptions/worker.py"}
+# The service's own jobs: the loader, the audit writer, the delivery worker (its ledger;
+# changes are matched under the subscription owner's restored policy) and the export jobs
+# (their ledger and the commit horizon only; every page is read under the exporting
+# client's restored policy: tests/events/test_export.py).
+INTERNAL_JOBS = {
+    "access/policy.py",
+    "loader.py",
+    "audit/recorder.py",
+    "subscriptions/worker.py",
+    "interactions/export.py",
+}
 
 
 def test_only_the_services_own_jobs_run_as_the_internal_principal() -> None:
@@ -89,12 +95,13 @@ def test_a_unit_of_work_and_a_repository_cannot_be_had_without_a_policy() -> Non
     # Its predicate is built in the constructor; its connection (and the policy facts')
     # is private, and no code outside storage/ can even name the resource tables.
     assert "_visibility" in inspect.getsource(Repository.__init__)
-    # The subscription ledger gets the connection from the repository, for internal jobs
-    # only (tests/events/test_subscriptions.py); it reads no contents.
+    # The subscription and export ledgers get the connection from the repository, for
+    # internal jobs only (tests/events); they read no contents.
     assert _calls("_conn") <= {
         "storage/access_facts.py",
         "storage/repository.py",
         "storage/subscriptions.py",
+        "storage/exports.py",
     }
     outside = {p for p in _importers("app.storage.tables") if not p.startswith("storage/")}
     assert outside == set()

@@ -1,0 +1,142 @@
+"""The Bulk Data `$export` routes (Bulk Data Access 2.0, export.html; docs/bulk.md).
+
+Kick-off at `[base]/$export`, `[base]/Patient/$export` (and `Group/[id]/$export`, which
+is refused: this server has no Group resource), the status URL it answers with, and the
+output files. Each route translates HTTP into a call on `ExportService`, nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+
+from app.api.body import read_json
+from app.api.fhir_routes import ContextFactory, _prefer
+from app.api.negotiation import FHIR_JSON, check_request_media_type, render
+from app.fhir.bulk import NDJSON, Level, parameters_pairs
+from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
+from app.interactions.export import FILE_PATH, STATUS_PATH, ExportService
+from app.settings import Settings
+
+_KICKOFF = {
+    "tags": ["Bulk Data"],
+    "responses": {202: {"description": "Accepted; Content-Location is the status URL"}},
+}
+
+
+def _check_async_request(request: Request) -> None:
+    """Bulk Data kick-offs need `Accept: application/fhir+json` and `Prefer: respond-async`
+    (export.html#headers); 400 otherwise."""
+    accept = [p.split(";")[0].strip().lower() for p in request.headers.get("accept", "").split(",")]
+    if FHIR_JSON not in accept:
+        raise bad_request("$export needs the header Accept: application/fhir+json", "Accept")
+    if _prefer(request, "respond-async") is None:
+        raise bad_request("$export needs the header Prefer: respond-async", "Prefer")
+
+
+class ExportEndpoints:
+    def __init__(self, exports: ExportService, settings: Settings, context: ContextFactory):
+        self.exports = exports
+        self.settings = settings
+        self.context = context
+
+    async def kickoff(self, request: Request, level: Level) -> Response:
+        ctx = await self.context(request)  # authenticate before reading anything else
+        _check_async_request(request)
+        params = [(k, v) for k, v in request.query_params.multi_items()]
+        if request.method == "POST" and request.headers.get("content-type"):
+            check_request_media_type(request, {FHIR_JSON, "application/json"})
+            params += parameters_pairs(await read_json(request, self.settings))
+        path = request.url.path.removeprefix("/fhir")
+        query = f"?{request.url.query}" if request.url.query else ""
+        status_url = await self.exports.kickoff(
+            ctx.principal,
+            level,
+            params,
+            request_url=f"{self.settings.base_url}{path}{query}",
+            lenient=_prefer(request, "handling") == "lenient",
+        )
+        outcome = operation_outcome([information(f"Export queued; poll {status_url}")])
+        return render(outcome, 202, headers={"Content-Location": status_url})
+
+    async def system(self, request: Request) -> Response:
+        return await self.kickoff(request, "system")
+
+    async def patient(self, request: Request) -> Response:
+        return await self.kickoff(request, "patient")
+
+    async def group(self, request: Request) -> Response:
+        await self.context(request)
+        raise FhirError.of(
+            404,
+            "not-supported",
+            "Group is not a supported resource type: use Patient/$export, with _typeFilter "
+            "to choose the patients' data (docs/bulk.md)",
+        )
+
+    async def status(self, request: Request) -> Response:
+        ctx = await self.context(request)
+        job_id = request.path_params["job"]
+        if request.method == "DELETE":
+            await self.exports.cancel(ctx.principal, job_id)
+            return render(operation_outcome([information(f"Export {job_id} deleted")]), 202)
+        state = await self.exports.status(ctx.principal, job_id)
+        if state.status == 202:
+            retry = str(self.exports.settings.retry_after_seconds)
+            headers = {"Retry-After": retry, "X-Progress": state.progress or "in progress"}
+            return Response(status_code=202, headers=headers)
+        if state.manifest is None:
+            raise FhirError.of(500, "exception", state.error or "The export failed")
+        return render(state.manifest, 200, media_type="application/json")
+
+    async def file(self, request: Request) -> Response:
+        ctx = await self.context(request)
+        path = await self.exports.file(
+            ctx.principal, request.path_params["job"], request.path_params["name"]
+        )
+        return FileResponse(path, media_type=NDJSON)
+
+
+def export_router(exports: ExportService, settings: Settings, context: ContextFactory) -> APIRouter:
+    """The routes; include them before the FHIR router (`Patient/$export` is no read)."""
+    endpoints = ExportEndpoints(exports, settings, context)
+    router = APIRouter()
+    add: Callable[..., None] = router.add_api_route
+    kickoffs: list[tuple[str, Callable[[Request], Awaitable[Response]], str]] = [
+        ("/$export", endpoints.system, "system"),
+        ("/Patient/$export", endpoints.patient, "patient"),
+        ("/Group/{id}/$export", endpoints.group, "group"),
+    ]
+    for path, endpoint, name in kickoffs:
+        for method in ("GET", "POST"):
+            add(
+                path,
+                endpoint,
+                methods=[method],
+                name=f"export-{name}-{method.lower()}",
+                summary=f"Bulk Data $export kick-off ({name} level)",
+                **_KICKOFF,
+            )
+    for method, summary in (
+        ("GET", "Bulk Data export status (202 in progress, 200 with the manifest)"),
+        ("DELETE", "Cancel a Bulk Data export and delete its files"),
+    ):
+        add(
+            f"/{STATUS_PATH}/{{job}}",
+            endpoints.status,
+            methods=[method],
+            name=f"export-status-{method.lower()}",
+            summary=summary,
+            tags=["Bulk Data"],
+        )
+    add(
+        f"/{FILE_PATH}/{{job}}/{{name}}",
+        endpoints.file,
+        methods=["GET"],
+        name="export-file",
+        summary="One NDJSON output file of a complete export",
+        tags=["Bulk Data"],
+    )
+    return router

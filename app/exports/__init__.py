@@ -1,0 +1,1 @@
+"""The Bulk Data export worker (docs/bulk.md)."""
