@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, Response
 
 from app.api.body import read_json
 from app.api.fhir_routes import ContextFactory, _prefer
+from app.api.methods import HEAD_OF_GET
 from app.api.negotiation import FHIR_JSON, check_request_media_type, render
 from app.fhir.bulk import NDJSON, Level, parameters_pairs
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
@@ -44,6 +45,9 @@ class ExportEndpoints:
 
     async def kickoff(self, request: Request, level: Level) -> Response:
         ctx = await self.context(request)  # authenticate before reading anything else
+        if request.scope.get(HEAD_OF_GET):
+            # The kick-off GET starts a job; HEAD must not (RFC 9110 §9.2.1 safe methods).
+            raise FhirError.of(405, "not-supported", "HEAD would start an export: use GET or POST")
         _check_async_request(request)
         params = [(k, v) for k, v in request.query_params.multi_items()]
         if request.method == "POST" and request.headers.get("content-type"):

@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.asgi_headers import in_api
 
+# Set in the scope of a GET that answers a HEAD: a GET with side effects refuses it.
+HEAD_OF_GET = "esp.head"
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _PROBED = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -57,7 +59,7 @@ class MethodsMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        await self.app({**scope, "method": "GET", HEAD_OF_GET: True}, receive, without_body)
 
     async def _options(self, scope: Scope, receive: Receive, send: Send) -> None:
         methods = allowed_methods(scope["app"].router.routes, scope)

@@ -318,6 +318,14 @@ def test_lenient_handling_ignores_unsupported_parameters(
     assert response.status_code == 202, response.text
 
 
+def test_head_on_a_kickoff_starts_no_export(
+    bulk: TestClient, tokens: TokenFactory, export_settings: Settings
+) -> None:
+    horsens = system(tokens)
+    assert bulk.head("/fhir/$export", headers={**ASYNC, **horsens}).status_code == 405
+    assert run_worker(export_settings) == 0  # nothing was queued
+
+
 def test_group_export_is_refused_there_is_no_group(bulk: TestClient, tokens: TokenFactory) -> None:
     response = bulk.get("/fhir/Group/g1/$export", headers={**ASYNC, **system(tokens)})
     assert response.status_code == 404
