@@ -109,7 +109,7 @@ class CrudHandlers:
                 return Result(200, stored=self._done(s, stored), location=True)
         # resource_id is set only for transaction entries whose id was assigned up front.
         stored = await s.repo.create(content, resource_id=req.resource_id)
-        await s.check_scope_of(stored, "create")
+        s.check_scope_of(stored, "create")
         return Result(201, stored=self._done(s, stored), location=True)
 
     async def read(self, s: Session, req: FhirRequest) -> Result:
@@ -153,11 +153,11 @@ class CrudHandlers:
         current = await visible_current(s, resource_type, resource_id, interaction)
         s.check_write(resource_type, interaction if current else "create", current, content)
         if current is not None:
-            await _check_scope_before(s, current, interaction)
+            _check_scope_before(s, current, interaction)
         stored, created = await s.repo.update(
             content, resource_id, if_match=_if_match(req), method=method, allow_create=allow_create
         )
-        await s.check_scope_of(stored, "create" if created else interaction)
+        s.check_scope_of(stored, "create" if created else interaction)
         return Result(201 if created else 200, stored=self._done(s, stored), location=created)
 
     async def _conditional_update(self, s: Session, req: FhirRequest, resource_type: str) -> Result:
@@ -171,7 +171,7 @@ class CrudHandlers:
             if body_id is None:
                 s.check_write(resource_type, "create", None, content)
                 stored = await s.repo.create(content, method="PUT")
-                await s.check_scope_of(stored, "create")
+                s.check_scope_of(stored, "create")
                 return Result(201, stored=self._done(s, stored), location=True)
             return await self._write(s, req, resource_type, body_id, content, "update")
         if body_id is not None and body_id != match.id:
@@ -214,11 +214,11 @@ class CrudHandlers:
             raise bad_request("A patch may not change resourceType or id", resource_type)
         content = await self.writes.prepare(s.repo, patched, resource_type, url_id=resource_id)
         s.check_write(resource_type, "patch", current, content)
-        await _check_scope_before(s, current, "patch")
+        _check_scope_before(s, current, "patch")
         stored, _ = await s.repo.update(
             content, resource_id, if_match=current.version_id, method="PATCH", allow_create=False
         )
-        await s.check_scope_of(stored, "patch")
+        s.check_scope_of(stored, "patch")
         return Result(200, stored=self._done(s, stored))
 
     async def delete(self, s: Session, req: FhirRequest) -> Result:
@@ -232,15 +232,15 @@ class CrudHandlers:
         if current is None or current.deleted:
             return Result(204)
         s.check_write(resource_type, "delete", current, current.content)
-        await _check_scope_before(s, current, "delete")
+        _check_scope_before(s, current, "delete")
         stored = await s.repo.delete(resource_type, resource_id, if_match=_if_match(req))
         return Result(204, stored=self._done(s, stored))
 
 
-async def _check_scope_before(s: Session, current: StoredResource, interaction: str) -> None:
+def _check_scope_before(s: Session, current: StoredResource, interaction: str) -> None:
     """The version being changed must lie within the granular scope of the change too."""
     if not current.deleted:
-        await s.check_scope_of(current, interaction)
+        s.check_scope_of(current, interaction)
 
 
 def _points_to(resource_type: str, resource_id: str) -> Result:

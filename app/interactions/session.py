@@ -9,6 +9,7 @@ from typing import Any
 from app.access.age import birth_date_from_cpr, is_under, today_in_copenhagen
 from app.access.custody import is_custody_record
 from app.access.decision import AccessDenied
+from app.access.granular import within_granular_scope
 from app.access.policy import AccessPolicy, WriteFacts
 from app.access.principal import Principal
 from app.access.rules import Rule
@@ -87,13 +88,16 @@ class Session:
         self.rule = rule.value
         return rule
 
-    async def check_scope_of(self, stored: StoredResource, interaction: str) -> None:
+    def check_scope_of(self, stored: StoredResource, interaction: str) -> None:
         """A granular scope (`system/CarePlan.cu?subject=Patient/x`) limits what may be
-        written: the stored version must match it, compiled exactly like a search, or the
-        whole write is refused and rolled back."""
+        written: the stored version must match it, by the in-memory matcher that agrees
+        with search (access/granular.py), or the whole write is refused and rolled back."""
         if stored.content is None:
             return
-        if not await self.repo.matches_scope(stored.pk, stored.resource_type, interaction):
+        row_filter = self.policy.read_filter(stored.resource_type, interaction)
+        if not within_granular_scope(
+            row_filter, stored.resource_type, stored.content, base_url=self.repo.base_url
+        ):
             raise AccessDenied(
                 Rule.SCOPE, f"The granted scopes do not cover this {stored.resource_type}"
             )

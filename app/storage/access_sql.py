@@ -342,7 +342,3 @@ class Visibility:
             return compile_row_filter(f, resource_type, r, self._dialect, self._base_url)
 
         return condition
-
-    def granular(self, resource_type: str, interaction: str, r: FromClause) -> ColumnElement[bool]:
-        f = self.row_filter(resource_type, interaction)
-        return granular_condition(f, resource_type, r, self._dialect, self._base_url)

@@ -29,14 +29,8 @@ from app.fhir.profiles.canonical import PLAN_TYPE_SYSTEM, REGION_CODE_SYSTEM, SO
 from app.fhir.search.dates import LOCAL_ZONE, date_range
 from app.storage.access_facts import compartments, current_versions
 from app.storage.records import SecurityPredicate
-from app.storage.tables import (
-    compartment,
-    opt_out,
-    resource,
-    search_date,
-    search_token,
-    share,
-)
+from app.storage.search_types.date import search_date
+from app.storage.tables import compartment, opt_out, resource, search_token, share
 
 _CHUNK = 500
 # A plan that never was (entered in error) or is not yet one (draft) is no later contact.

@@ -329,13 +329,6 @@ class Repository:
         )
         return grant, counts
 
-    async def matches_scope(self, pk: int, resource_type: str, interaction: str) -> bool:
-        """Does the stored resource `pk` match the granular scopes granting `interaction`?"""
-        query = select(resource.c.pk).where(
-            resource.c.pk == pk, self._visibility.granular(resource_type, interaction, resource)
-        )
-        return (await self._conn.execute(query)).first() is not None
-
     async def lock_criteria(self, resource_type: str, criteria: Sequence[tuple[str, str]]) -> None:
         """Serialise conditional interactions with the same criteria across app nodes.
 

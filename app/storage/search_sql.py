@@ -36,17 +36,10 @@ from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_c
 from app.storage.search_include import fetch_includes
 from app.storage.search_predicates import MATCH, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
-from app.storage.tables import INDEX_TABLES
+from app.storage.search_types import SQL_TYPES
 
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
-_SORT_COLUMN = {
-    "token": "code",
-    "string": "value_norm",
-    "date": "low",
-    "uri": "uri",
-    "reference": "target_id",
-}
 
 __all__ = ["SearchPage", "SecurityPredicate", "StoredRow", "find_matches", "run_search"]
 
@@ -68,8 +61,9 @@ def _sort_expr(key: SortKey, r: FromClause) -> ColumnElement[Any]:
         return r.c.last_updated
     if key.param == "_id":
         return r.c.res_id
-    table = INDEX_TABLES[key.type].alias()
-    column = table.c[_SORT_COLUMN[key.type]]
+    kind = SQL_TYPES[key.type]
+    table = kind.table.alias()
+    column = table.c[kind.sort_column]
     agg = func.max(column) if key.descending else func.min(column)
     return select(agg).where(table.c.res_pk == r.c.pk, table.c.param == key.param).scalar_subquery()
 

@@ -5,7 +5,8 @@ Version integrity is guaranteed by constraints, not only by Python:
 - each version > 1 references its predecessor (res_pk, prev_version): no gaps;
 - `resource.(pk, version_id)` references an existing version (deferred): the
   current pointer never names a version that was not written.
-Index rows describe the current version only and are rewritten with it.
+Index rows describe the current version only and are rewritten with it; the index table
+of each search-parameter type is defined beside its SQL in app.storage.search_types.
 """
 
 from __future__ import annotations
@@ -19,23 +20,17 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
+from app.storage.schema import metadata
+from app.storage.search_types import INDEX_TABLES, search_reference, search_token
 from app.storage.types import BigIntKey, JsonDocument, UtcDateTime
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-metadata = MetaData(naming_convention=NAMING)
+__all__ = ["INDEX_TABLES", "metadata", "search_reference", "search_token"]
 
 resource = Table(
     "resource",
@@ -92,78 +87,6 @@ resource_version = Table(
     Index("ix_resource_version_updated", "last_updated", "res_pk", "version_id"),
 )
 
-
-def _index_table(name: str, *columns: Column[object], indexes: tuple[Index, ...]) -> Table:
-    """A search-index table: one row per extracted value of one search parameter."""
-    return Table(
-        name,
-        metadata,
-        Column("res_pk", BigIntKey, ForeignKey("resource.pk", ondelete="CASCADE"), nullable=False),
-        Column("res_type", String(64), nullable=False),
-        Column("param", String(64), nullable=False),
-        *columns,
-        Index(f"ix_{name}_res", "res_pk"),
-        *indexes,
-    )
-
-
-search_token = _index_table(
-    "search_token",
-    Column("system", String(255), nullable=True),
-    Column("code", String(255), nullable=True),
-    # Normalised display/text for the :text modifier.
-    Column("text", String(512), nullable=True),
-    indexes=(Index("ix_search_token_lookup", "res_type", "param", "code", "system"),),
-)
-
-search_string = _index_table(
-    "search_string",
-    # Case- and accent-folded value for FHIR's default "starts with" matching.
-    Column("value_norm", String(512), nullable=False),
-    Column("value_exact", String(512), nullable=False),
-    indexes=(
-        Index(
-            "ix_search_string_lookup",
-            "res_type",
-            "param",
-            "value_norm",
-            postgresql_ops={"value_norm": "varchar_pattern_ops"},
-        ),
-    ),
-)
-
-search_reference = _index_table(
-    "search_reference",
-    Column("target_type", String(64), nullable=True),
-    Column("target_id", String(64), nullable=True),
-    # Absolute or canonical references that do not point into this server.
-    Column("target_url", String(1024), nullable=True),
-    # Reference.identifier, for the :identifier modifier.
-    Column("ident_system", String(255), nullable=True),
-    Column("ident_value", String(255), nullable=True),
-    indexes=(
-        Index("ix_search_reference_target", "res_type", "param", "target_id", "target_type"),
-        Index("ix_search_reference_ident", "res_type", "param", "ident_value", "ident_system"),
-        Index("ix_search_reference_reverse", "target_type", "target_id", "param"),
-    ),
-)
-
-search_date = _index_table(
-    "search_date",
-    # The value as a half-open range [low, high) honouring its precision.
-    Column("low", UtcDateTime, nullable=True),
-    Column("high", UtcDateTime, nullable=True),
-    indexes=(
-        Index("ix_search_date_low", "res_type", "param", "low"),
-        Index("ix_search_date_high", "res_type", "param", "high"),
-    ),
-)
-
-search_uri = _index_table(
-    "search_uri",
-    Column("uri", String(1024), nullable=False),
-    indexes=(Index("ix_search_uri_lookup", "res_type", "param", "uri"),),
-)
 
 # The patient compartment (R4 compartmentdefinition-patient): which patients
 # a resource belongs to. The authorization layer filters on it.
@@ -361,11 +284,3 @@ export_patient = Table(
     Column("job_id", String(64), ForeignKey("export_job.id", ondelete="CASCADE"), primary_key=True),
     Column("patient_id", String(64), primary_key=True),
 )
-
-INDEX_TABLES = {
-    "token": search_token,
-    "string": search_string,
-    "reference": search_reference,
-    "date": search_date,
-    "uri": search_uri,
-}

@@ -63,6 +63,7 @@ async def load(store: Store) -> None:
             "name": "Aarhus Kommune",
             "active": True,
             "identifier": [{"system": SOR, "value": "123456"}],
+            "address": [{"line": ["Rådhuspladsen 2"], "city": "Århus C", "postalCode": "8000"}],
             "type": [
                 {
                     "coding": [
@@ -158,6 +159,7 @@ async def load(store: Store) -> None:
                 }
             ],
             instantiatesCanonical=["http://example.dk/PlanDefinition/rehab|1.0"],
+            instantiatesUri=["http://example.dk/protocol/rehab"],
             activity=[
                 {
                     "detail": {
@@ -181,6 +183,7 @@ async def load(store: Store) -> None:
             status="completed",
             period={"start": "2023-01-01", "end": "2023-02-01"},
             basedOn=[{"reference": "CarePlan/cp1"}],
+            instantiatesUri=["http://example.dk/protocol/rehab/v2"],
             title="Udskrivning",
         ),
         careplan("cp3", "p2", REHAB, period={"start": "2024-06-15T10:00:00Z"}),

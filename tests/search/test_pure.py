@@ -100,7 +100,7 @@ def test_extract_compartment_and_rows() -> None:
     )
     rows = extract_index(plan)
     assert rows.compartment_patients == {"p1", "p9"}
-    authors = [r for r in rows.reference if r["param"] == "author"]
+    authors = rows.of("reference", "author")
     assert authors[0]["target_url"] == "http://other.example/fhir/Organization/o1"
     assert authors[0]["target_id"] is None  # a foreign server's id is not ours
     assert extract_index(patient("p5", "1", "A", "B", "2000")).compartment_patients == {"p5"}
@@ -113,7 +113,7 @@ def test_choice_elements_are_found_under_their_typed_keys() -> None:
     plan = careplan(
         "c", "p1", REHAB, activity=[{"detail": {"scheduledPeriod": {"start": "2026-03-01"}}}]
     )
-    dates = [r for r in extract_index(plan).date if r["param"] == "activity-date"]
+    dates = extract_index(plan).of("date", "activity-date")
     noon = datetime(2026, 3, 1, 12, tzinfo=UTC)
     assert len(dates) == 1 and dates[0]["low"] <= noon and dates[0]["high"] is None  # open end
     consent = {
@@ -121,11 +121,11 @@ def test_choice_elements_are_found_under_their_typed_keys() -> None:
         "status": "active",
         "sourceReference": {"reference": "DocumentReference/d1"},
     }
-    sources = [r for r in extract_index(consent).reference if r["param"] == "source-reference"]
+    sources = extract_index(consent).of("reference", "source-reference")
     assert [(s["target_type"], s["target_id"]) for s in sources] == [("DocumentReference", "d1")]
     # a name that is no choice element anywhere is not matched by prefix
     stray = {**consent, "scopeX": {"coding": [{"code": "x"}]}}  # `scope` is no choice element
-    assert not [r for r in extract_index(stray).token if r["param"] == "scope"]
+    assert not extract_index(stray).of("token", "scope")
 
 
 def test_parse_structures() -> None:

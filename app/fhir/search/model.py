@@ -1,58 +1,23 @@
-"""The parsed search request: frozen dataclasses the SQL compiler consumes (R4 search.html)."""
+"""The parsed search request: frozen dataclasses the SQL compiler and the in-memory
+matcher consume (R4 search.html). The value classes belong to their types (types/)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 from app.fhir.outcome import Issue
 from app.fhir.search.registry import ParamType
+from app.fhir.search.types import DatePrefix as DatePrefix
+from app.fhir.search.types import DateValue as DateValue
+from app.fhir.search.types import ReferenceValue as ReferenceValue
+from app.fhir.search.types import StringValue as StringValue
+from app.fhir.search.types import TokenValue as TokenValue
+from app.fhir.search.types import UriValue as UriValue
+from app.fhir.search.types import Value as Value
 
 TotalMode = Literal["none", "estimate", "accurate"]
 SummaryMode = Literal["true", "text", "data", "count", "false"]
-DatePrefix = Literal["eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap"]
-
-
-@dataclass(frozen=True, slots=True)
-class TokenValue:
-    """`code`, `system|code`, `|code` (no_system) or `system|` (code None)."""
-
-    system: str | None
-    code: str | None
-    no_system: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StringValue:
-    exact: str
-    norm: str
-
-
-@dataclass(frozen=True, slots=True)
-class DateValue:
-    """A prefix and the search value's implicit range [low, high) in UTC."""
-
-    prefix: DatePrefix
-    low: datetime
-    high: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ReferenceValue:
-    """A local target (type may be None for a bare id) or a foreign/canonical url."""
-
-    type: str | None
-    id: str | None
-    url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UriValue:
-    uri: str
-
-
-Value = TokenValue | StringValue | DateValue | ReferenceValue | UriValue
 
 
 @dataclass(frozen=True, slots=True)

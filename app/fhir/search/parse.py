@@ -25,9 +25,7 @@ from app.fhir.search.model import (
     SearchRequest,
     SortKey,
     SummaryMode,
-    TokenValue,
     TotalMode,
-    Value,
 )
 from app.fhir.search.registry import (
     SearchParam,
@@ -36,13 +34,10 @@ from app.fhir.search.registry import (
     searchable_types,
     stored_types,
 )
-from app.fhir.search.values import (
-    VALUE_PARSERS,
-    check_modifier,
-    parse_reference_value,
-    split_unescaped,
-    unescape,
-)
+from app.fhir.search.syntax import split_unescaped
+from app.fhir.search.types import ValueContext
+from app.fhir.search.types.reference import is_type_modifier
+from app.fhir.search.values import check_modifier, parse_value
 
 MAX_CHAIN_DEPTH = 2  # `a.b.c`: two references traversed
 MAX_HAS_DEPTH = 2
@@ -67,10 +62,10 @@ class _Parser:
         if dot:
             return self.chain(rtype, name, param, modifier or None, tail, raw, depth)
         check_modifier(param, name, modifier or None)
-        return self.filter(name, param, modifier or None, raw)
+        return self.filter(rtype, name, param, modifier or None, raw)
 
     def filter(
-        self, name: str, param: SearchParam, modifier: str | None, raw: str
+        self, rtype: str, name: str, param: SearchParam, modifier: str | None, raw: str
     ) -> Filter | None:
         if modifier == "missing":
             if raw not in ("true", "false"):
@@ -81,20 +76,12 @@ class _Parser:
             return None
         if len(parts) > MAX_VALUES:
             raise FhirError.of(400, "too-costly", f"Too many values for '{name}'", name)
-        values: list[Value] = []
-        for part in parts:
-            if param.name == "_id":
-                values.append(TokenValue(None, unescape(part)))
-            elif param.type == "reference" and modifier == "identifier":
-                values.append(VALUE_PARSERS["token"](name, part, param, None))
-            elif param.type == "reference":
-                type_mod = modifier if modifier and modifier[:1].isupper() else None
-                values.append(parse_reference_value(name, part, param, type_mod, self.base_url))
-            else:
-                values.append(VALUE_PARSERS[param.type](name, part, param, modifier))
-        if modifier and modifier[:1].isupper():
+        ctx = ValueContext(name, param, modifier, rtype, self.base_url)
+        parsed = [parse_value(part, ctx) for part in parts]
+        values = tuple(v for v in parsed if v is not None)  # None: can match no row
+        if is_type_modifier(modifier):
             modifier = None  # the type is now part of each value
-        return Filter(name, param.name, param.type, modifier, tuple(values))
+        return Filter(name, param.name, param.type, modifier, values)
 
     def chain(
         self,

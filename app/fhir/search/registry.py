@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
-from typing import Literal
 
 from app.fhir.resource_types import REGISTRY
 from app.fhir.search.definitions import COMMON, PARAMS, PATIENT_COMPARTMENT, SHARED
 
-ParamType = Literal["token", "string", "date", "reference", "uri"]
+# A key of app.fhir.search.types.SEARCH_TYPES (checked by tests/search/test_agreement.py).
+ParamType = str
 DEFINITION_BASE = "http://hl7.org/fhir/SearchParameter/"
 
 
@@ -51,7 +51,7 @@ def search_params(resource_type: str) -> Mapping[str, SearchParam]:
     for code, kind, expression, targets, doc in (*COMMON, *PARAMS[resource_type]):
         table[code] = SearchParam(
             name=code,
-            type=kind,  # type: ignore[arg-type]
+            type=kind,
             expression=expression.replace("Resource.", f"{resource_type}.", 1)
             if expression.startswith("Resource.")
             else expression,
