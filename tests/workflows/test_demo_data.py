@@ -56,11 +56,16 @@ def test_the_demo_loads_and_loading_again_changes_nothing(app: Any, settings: Se
     assert not first.skipped
     assert set(first.statuses) <= {"201 Created", "200 OK"}, first.statuses
     assert first.created == sum(EXPECTED.values())
+    # Bundles name shared resources again; on an empty database none was "already there".
+    assert first.unchanged == 0
+    assert first.summary() == f"demo data loaded: {first.created} resources in 18 bundles"
     assert _counts(settings) == EXPECTED
 
     second = asyncio.run(load_demo(settings, if_empty=False))
     assert second.created == 0
+    assert second.unchanged == sum(EXPECTED.values())
     assert set(second.statuses) == {"200 OK"}
+    assert "already loaded" in second.summary() and "nothing changed" in second.summary()
     assert _counts(settings) == EXPECTED
     assert _versions(settings) == {"1"}  # conditional creates: no new versions either
 
