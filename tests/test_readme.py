@@ -5,14 +5,19 @@ The commands themselves run against a started server in tests/rest/test_readme_c
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
 import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from joserfc.jwk import ECKey
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as canonical
 
 from app.auth.clients import ClientRegistry
 from app.configuration import BEGIN, END, OIDC, SETTINGS, table
@@ -102,3 +107,42 @@ def test_make_run_installs_only_the_runtime_dependencies() -> None:
     assert installs("run") == [".venv/bin/python -m pip install --quiet -e '.'"]
     assert installs("test") == [".venv/bin/python -m pip install --quiet -e '.[dev,bench]'"]
     assert installs("bench") == [".venv/bin/python -m pip install --quiet -e '.[bench]'"]
+
+
+def runtime_distributions() -> set[str]:
+    """esp-careplans' dependencies without extras, and theirs (normalised names)."""
+    seen: set[str] = set()
+    todo = ["esp-careplans"]
+    while todo:
+        name = canonical(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requirements = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in map(Requirement, requirements):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_the_app_imports_only_runtime_dependencies() -> None:
+    """What `make run` installs is enough: no module of app/ imports a dev or bench tool."""
+    allowed = runtime_distributions()
+    owners = metadata.packages_distributions()
+    for path in (ROOT / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top == "app" or top in sys.stdlib_module_names:
+                    continue
+                distributions = {canonical(d) for d in owners.get(top, [])}
+                assert distributions & allowed, f"{path.relative_to(ROOT)} imports {module}"
