@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,8 +34,9 @@ REHABILITATION_PLANS = 3
 
 
 class Served:
-    def __init__(self, port: int, load_output: subprocess.CompletedProcess[str]) -> None:
+    def __init__(self, port: int, load_output: subprocess.CompletedProcess[str], log: Path) -> None:
         self.port = port
+        self.log = log
         self.origin = f"http://127.0.0.1:{port}"
         self.load = load_output
 
@@ -73,8 +75,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "ESP_ENV": "development",
         "ESP_CLIENTS_FILE": str(ROOT / "examples" / "clients.json"),
     }
-    with running_server(url, workers=1, port=port, env=settings):
-        yield Served(port, loaded)
+    log = folder / "serve.log"
+    with running_server(url, workers=1, port=port, env=settings, log_path=log):
+        yield Served(port, loaded, log)
 
 
 def test_the_demo_load_says_what_it_did_without_warnings(served: Served) -> None:
@@ -224,3 +227,9 @@ def test_the_dev_token_examples_of_the_authorization_doc(served: Served) -> None
 
 def _persona(key: str) -> Any:
     return next(p for p in PERSONAS if p.key == key)
+
+
+def test_serve_printed_no_python_warning(served: Served) -> None:
+    """Last in the module: everything above ran against this server."""
+    printed = served.log.read_text(encoding="utf-8")
+    assert "Warning:" not in printed, printed
