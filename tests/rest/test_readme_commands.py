@@ -1,8 +1,9 @@
 """The README's commands, read from the README and run against a started server (#16 part 5).
 
-As `make run` does: a fresh database, `esp-careplans load --demo`, then `serve`, with
-only `ESP_PORT` set (no `ESP_BASE_URL`), so the commands run with the README's
-`127.0.0.1:8080` replaced by that port, and every URL the server hands out must name it.
+As `make run` does: an empty database (SQLite and PostgreSQL), `esp-careplans load
+--demo`, then `serve`, with only `ESP_PORT` set (no `ESP_BASE_URL`), so the commands run
+with the README's `127.0.0.1:8080` replaced by that port, and every URL the server hands
+out must name it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from app.demo.personas import PERSONAS
-from tests.support.databases import migrate
+from tests.support.databases import truncate_all
 from tests.support.resources import patient, unique_cpr
 from tests.support.servers import ROOT, free_port, running_server
 from tests.test_readme import README, shell_blocks
@@ -54,10 +55,11 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """On SQLite and on PostgreSQL (`make run` works the same on both), emptied first."""
     folder = tmp_path_factory.mktemp("readme")
-    url = f"sqlite:///{folder / 'readme.db'}"
-    migrate(url)
+    url = database_url
+    truncate_all(url)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESP_")}
     env.update({"ESP_DATABASE_URL": url, "ESP_PORT": str(port), "ESP_ENV": "development"})
