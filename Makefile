@@ -4,24 +4,43 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# One stamp per set of extras: `make run` installs only the runtime dependencies; the dev
+# tools (pytest, mypy, Playwright, schemathesis) and the benchmark's (matplotlib,
+# pyinstrument) come with `make test` and `make bench`.
+RUN_STAMP   := $(VENV)/.installed-run-$(HASH)
+TEST_STAMP  := $(VENV)/.installed-test-$(HASH)
+BENCH_STAMP := $(VENV)/.installed-bench-$(HASH)
+comma       := ,
 
 .PHONY: run test lint typecheck openapi bench clean install browser wrk
 
 # `make run` serves plain http on 127.0.0.1: the portal's cookie cannot be Secure there.
 run: export ESP_SESSION_COOKIE_SECURE ?= false
 
-$(STAMP): pyproject.toml
+# $(call pip_install,EXTRAS,KIND): the venv, then `pip install -e .EXTRAS`, then the stamp.
+define pip_install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	@rm -f $(VENV)/.installed-*
+	$(BIN)/python -m pip install --quiet -e '.$(1)'
+	@rm -f $(VENV)/.installed-$(2)-* $(VENV)/.installed-[0-9]*
 	@touch $@
+endef
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml
+	$(call pip_install,,run)
+
+$(TEST_STAMP): pyproject.toml
+	$(call pip_install,[dev$(comma)bench],test)
+
+$(BENCH_STAMP): pyproject.toml
+	$(call pip_install,[bench],bench)
+
+
+install: $(TEST_STAMP)
 
 ## Set up, migrate the configured database (SQLite by default), load the demo data, serve on :8080.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/esp-careplans db upgrade
 	$(BIN)/esp-careplans load --demo --if-empty
 	$(BIN)/esp-careplans serve
@@ -43,24 +62,24 @@ wrk:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 ## Set up and run the whole suite on SQLite and PostgreSQL, plus lint, types and layering.
-test: $(STAMP) browser wrk
+test: $(TEST_STAMP) browser wrk
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/mypy app bench
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/ruff format --check app tests migrations bench
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy app bench
 
-openapi: $(STAMP)
+openapi: $(RUN_STAMP)
 	$(BIN)/esp-careplans export-openapi
 
 ## Benchmarks on PostgreSQL (docs/performance.md); e.g. make bench BENCH_ARGS="--sizes 500 --duration 1"
-bench: $(STAMP) wrk
+bench: $(BENCH_STAMP) wrk
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -74,14 +75,27 @@ async def _rebuild_stale_access_rows(settings: Settings) -> int | None:
         await engine.dispose()
 
 
+def _listen_on(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`--host`/`--port` as if given as ESP_HOST/ESP_PORT, so the workers' settings (and
+    the base URL they derive when ESP_BASE_URL is unset) agree with where we listen."""
+    given = {"ESP_HOST": args.host, "ESP_PORT": None if args.port is None else str(args.port)}
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        return settings
+    os.environ.update(given)
+    get_settings.cache_clear()
+    return get_settings()
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _listen_on(args, settings)
     if args.migrate:
         cmd_db(argparse.Namespace(action="upgrade", revision=None), settings)
     workers = args.workers or settings.workers
     options: dict[str, Any] = {
         "factory": True,
-        "host": args.host or settings.host,
-        "port": args.port or settings.port,
+        "host": settings.host,
+        "port": settings.port,
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": 20,

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from app.access.authorities import Authorities
+from app.api.api_docs import OPENAPI_URL, install_api_docs
 from app.api.cors import CorsMiddleware
 from app.api.dev_inbox import dev_inbox_router
 from app.api.errors import install_error_handlers
@@ -235,10 +236,11 @@ def create_app(
         description="FHIR R4 (4.0.1) API for sharing Danish care plans. The FHIR base is /fhir.",
         lifespan=lifespan,
         redirect_slashes=False,
-        # Production hides the API explorer unless ESP_DOCS=true (the document is in the repo).
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # Production hides the API explorer unless ESP_DOCS=true (the document is in the repo);
+        # its pages are ours, with assets served locally (app/api/api_docs.py).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL if settings.docs_enabled else None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -279,6 +281,8 @@ def create_app(
     if settings.env == "development":
         app.include_router(dev_inbox_router(settings))
     app.mount("/portal/static", portal_static(), name="portal-static")
+    if settings.docs_enabled:
+        install_api_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

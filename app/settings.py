@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///./var/esp-careplans.db"
@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ESP_", extra="ignore")
 
     database_url: str = DEFAULT_SQLITE_URL
-    base_url: str = "http://127.0.0.1:8080/fhir"
+    # The public FHIR base URL; unset: http://ESP_HOST:ESP_PORT/fhir (see _default_base_url).
+    base_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -102,6 +103,18 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        """Links, `Location` and the token endpoint follow ESP_HOST/ESP_PORT unless set.
+
+        A wildcard listening address is no address to link to: loopback is used instead.
+        """
+        if not self.base_url:
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104
+            host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+            self.base_url = f"http://{host}:{self.port}/fhir"
+        return self
 
     @field_validator("relation_authorities", "custody_authorities")
     @classmethod

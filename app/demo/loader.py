@@ -9,6 +9,7 @@ then follows from evidence exactly as in production (docs/authorization.md).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,27 +40,59 @@ EXAMPLES = (
 
 @dataclass(slots=True)
 class DemoReport:
-    """What a load did: bundles sent, and entries by response status."""
+    """What a load did: bundles sent, entries by response status, and resources by outcome.
+
+    Bundles name the same resources (a plan's bundle carries its patient and author as
+    conditional creates), so entries are counted as distinct resources: those this load
+    created and those the database held before it (a `200 OK` for a resource an earlier
+    bundle of the same load created is neither).
+    """
 
     skipped: bool = False
     bundles: list[str] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    created_here: set[str] = field(default_factory=set)  # "Type/id"
+    there_before: set[str] = field(default_factory=set)
 
     @property
     def created(self) -> int:
-        return sum(n for status, n in self.statuses.items() if status.startswith("201"))
+        return len(self.created_here)
 
     @property
     def unchanged(self) -> int:
-        return sum(n for status, n in self.statuses.items() if status.startswith("200"))
+        return len(self.there_before)
+
+    def record(self, name: str, response: dict[str, Any]) -> None:
+        self.bundles.append(name)
+        for entry in response.get("entry", []):
+            answer = entry.get("response", {})
+            status = str(answer.get("status", ""))
+            self.statuses[status] += 1
+            resource = _resource_of(str(answer.get("location", "")))
+            if status.startswith("201"):
+                self.created_here.add(resource)
+            elif resource not in self.created_here:
+                self.there_before.add(resource)
 
     def summary(self) -> str:
         if self.skipped:
             return "demo data not loaded: the database already holds patients (--if-empty)"
-        return (
-            f"demo data: {len(self.bundles)} bundles, {self.created} resources created, "
-            f"{self.unchanged} already there"
-        )
+        if not self.created:
+            return (
+                f"demo data already loaded: its {self.unchanged} resources "
+                f"({len(self.bundles)} bundles) were all there; nothing changed"
+            )
+        there = f"; {self.unchanged} were already there" if self.unchanged else ""
+        return f"demo data loaded: {self.created} resources in {len(self.bundles)} bundles{there}"
+
+
+_LOCATION = re.compile(r"(?:^|/)([A-Z][A-Za-z]+/[A-Za-z0-9.-]{1,64})(?:/_history/[^/]+)?$")
+
+
+def _resource_of(location: str) -> str:
+    """`Type/id` of a response location (`<base>/Type/id[/_history/v]`, R4 bundle.html)."""
+    match = _LOCATION.search(location)
+    return match.group(1) if match else location
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +146,5 @@ async def load_demo(settings: Settings, *, if_empty: bool) -> DemoReport:
         report.skipped = True
         return report
     for item in demo_bundles(settings):
-        response = await load_bundle(settings, item.bundle, principal=item.writer)
-        report.bundles.append(item.name)
-        report.statuses.update(
-            str(e.get("response", {}).get("status", "")) for e in response.get("entry", [])
-        )
+        report.record(item.name, await load_bundle(settings, item.bundle, principal=item.writer))
     return report

@@ -1,11 +1,13 @@
 """OpenID Connect login against the external IdP (authorization code + PKCE, OIDC Core §3.1).
 
-Authlib's httpx client builds the authorization URL and redeems the code; joserfc
-checks the ID token (signature from the IdP's JWKS, iss, aud, exp, nonce). The IdP's
-access token is the one the API accepts: it must carry the claims of
-docs/authorization.md (`dk_user_type=citizen`, `dk_acting_cpr`, `dk_citizen_cpr`,
-`dk_relation=self`, scopes). Children come from the ID token claim `dk_children`
-and each child's custody token from an RFC 8693 token exchange (docs/portal.md).
+Authlib's OAuth 2.0 core builds the authorization URL and the token requests, httpx
+sends them (Authlib's own httpx integration is deprecated in favour of `httpx2`, and
+printed a warning on every start), and joserfc checks the ID token (signature from
+the IdP's JWKS, iss, aud, exp, nonce). The IdP's access token is the one the API
+accepts: it must carry the claims of docs/authorization.md (`dk_user_type=citizen`,
+`dk_acting_cpr`, `dk_citizen_cpr`, `dk_relation=self`, scopes). Children come from the
+ID token claim `dk_children` and each child's custody token from an RFC 8693 token
+exchange (docs/portal.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -27,12 +29,17 @@ from app.portal.tokens import ChildTokens, IssuedToken, TokenUnavailable
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (RFC 8693)
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
+FORM = "application/x-www-form-urlencoded"
 ID_TOKEN_ALGS = ["RS256", "RS384", "ES256", "ES384", "PS256"]
 METADATA_TTL = 3600.0
 
 
 class OidcError(Exception):
     """The login could not be completed (shown to the citizen as a generic failure)."""
+
+
+class TokenRefused(Exception):
+    """The IdP's token endpoint gave no access token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +63,31 @@ class OidcLogin:
         self._metadata: dict[str, Any] | None = None
         self._fetched = 0.0
 
-    def _client(self) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret or None,
-            scope=self.settings.scope,
-            redirect_uri=self.settings.redirect_uri,
-            code_challenge_method="S256",
-            transport=self._transport,
-            timeout=10.0,
-        )
+    async def _token(self, grant_type: str, **parameters: str) -> dict[str, Any]:
+        """A token request (RFC 6749 §4.1.3, RFC 8693 §2.1) with the client's credentials
+        (client_secret_basic, §2.3.1; a public client names itself, §3.2.1); raises
+        TokenRefused when it is not answered with an access token."""
+        meta = await self.metadata()
+        auth: httpx.Auth | None = None
+        if self.settings.client_secret:
+            auth = httpx.BasicAuth(self.settings.client_id, self.settings.client_secret)
+        else:
+            parameters["client_id"] = self.settings.client_id
+        body = prepare_token_request(grant_type, **parameters)
+        headers = {"Content-Type": FORM, "Accept": "application/json"}
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=10.0) as http:
+                request = http.build_request(
+                    "POST", meta["token_endpoint"], content=body, headers=headers
+                )
+                answer = await http.send(request, auth=auth)
+            token = answer.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise TokenRefused(f"no answer: {exc}") from exc
+        if answer.status_code != 200 or not isinstance(token, dict) or "access_token" not in token:
+            error = token.get("error") if isinstance(token, dict) else None
+            raise TokenRefused(f"{answer.status_code} {error or 'without an access token'}")
+        return token
 
     async def metadata(self) -> dict[str, Any]:
         """The IdP's discovery document (OIDC Discovery §4), cached for an hour."""
@@ -84,20 +106,28 @@ class OidcLogin:
         meta = await self.metadata()
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
-        async with self._client() as client:
-            url, _ = client.create_authorization_url(
-                meta["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce
-            )
+        url = prepare_grant_uri(
+            meta["authorization_endpoint"],
+            self.settings.client_id,
+            "code",
+            redirect_uri=self.settings.redirect_uri,
+            scope=self.settings.scope,
+            state=state,
+            nonce=nonce,
+            code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256",
+        )
         return Authorization(url, state, nonce, verifier)
 
     async def finish(self, code: str, verifier: str, nonce: str) -> SignIn:
-        meta = await self.metadata()
         try:
-            async with self._client() as client:
-                token = await client.fetch_token(
-                    meta["token_endpoint"], code=code, code_verifier=verifier
-                )
-        except (AuthlibOAuthError, httpx.HTTPError) as exc:
+            token = await self._token(
+                "authorization_code",
+                code=code,
+                redirect_uri=self.settings.redirect_uri,
+                code_verifier=verifier,
+            )
+        except TokenRefused as exc:
             raise OidcError(f"the token endpoint refused the code: {exc}") from exc
         claims = await self._id_token_claims(str(token.get("id_token", "")), nonce)
         return SignIn(
@@ -106,8 +136,11 @@ class OidcLogin:
 
     async def _id_token_claims(self, id_token: str, nonce: str) -> dict[str, Any]:
         meta = await self.metadata()
-        async with httpx.AsyncClient(transport=self._transport, timeout=10.0) as http:
-            keys = KeySet.import_key_set((await http.get(meta["jwks_uri"])).json())
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=10.0) as http:
+                keys = KeySet.import_key_set((await http.get(meta["jwks_uri"])).json())
+        except (httpx.HTTPError, JoseError, ValueError, TypeError) as exc:
+            raise OidcError(f"the IdP's keys could not be read: {exc}") from exc
         try:
             decoded = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGS)
             jwt.JWTClaimsRegistry(
@@ -125,20 +158,17 @@ class OidcLogin:
         """RFC 8693 token exchange: the parent's token for a custody token for one child."""
 
         async def child(child_cpr: str) -> IssuedToken:
-            meta = await self.metadata()
             try:
-                async with self._client() as client:
-                    token = await client.fetch_token(
-                        meta["token_endpoint"],
-                        grant_type=TOKEN_EXCHANGE,
-                        subject_token=parent_token,
-                        subject_token_type=ACCESS_TOKEN_TYPE,
-                        requested_token_type=ACCESS_TOKEN_TYPE,
-                        audience=audience,
-                        scope=CUSTODY_SCOPES,
-                        dk_citizen_cpr=child_cpr,
-                    )
-            except (AuthlibOAuthError, httpx.HTTPError) as exc:
+                token = await self._token(
+                    TOKEN_EXCHANGE,
+                    subject_token=parent_token,
+                    subject_token_type=ACCESS_TOKEN_TYPE,
+                    requested_token_type=ACCESS_TOKEN_TYPE,
+                    audience=audience,
+                    scope=CUSTODY_SCOPES,
+                    dk_citizen_cpr=child_cpr,
+                )
+            except TokenRefused as exc:
                 raise TokenUnavailable(f"token exchange refused: {exc}") from exc
             return IssuedToken(str(token["access_token"]), int(token.get("expires_in", 300)))
 

@@ -5,22 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fhirpy import SyncFHIRClient
+from fhirpy import AsyncFHIRClient, SyncFHIRClient
 
 from tests.support.resources import CPR_SYSTEM, careplan, patient, unique_cpr
-from tests.support.servers import running_server
+from tests.support.servers import RunningServer, running_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fhir(database_url: str) -> Iterator[SyncFHIRClient]:
-    with running_server(database_url, workers=1) as server:
-        yield SyncFHIRClient(
-            server.base,
-            authorization=server.system_headers()["Authorization"],
-            extra_headers={"Accept": "application/fhir+json"},
-        )
+def server(database_url: str) -> Iterator[RunningServer]:
+    with running_server(database_url, workers=1) as running:
+        yield running
+
+
+@pytest.fixture
+def fhir(server: RunningServer) -> SyncFHIRClient:
+    return SyncFHIRClient(
+        server.base,
+        authorization=server.system_headers()["Authorization"],
+        extra_headers={"Accept": "application/fhir+json"},
+    )
 
 
 def test_create_read_update_history(fhir: SyncFHIRClient) -> None:
@@ -71,3 +76,35 @@ def test_count(fhir: SyncFHIRClient) -> None:
     for _ in range(2):
         fhir.resource("Patient", name=[{"family": family}]).save()
     assert fhir.resources("Patient").search(family=family).count() == 2
+
+
+async def test_the_async_client_creates_pages_and_deletes(server: RunningServer) -> None:
+    """fhirpy's AsyncFHIRClient: create, read, update, paging through `next`, delete."""
+    fhir = AsyncFHIRClient(
+        server.base,
+        authorization=server.system_headers()["Authorization"],
+        extra_headers={"Accept": "application/fhir+json"},
+    )
+    person = fhir.resource(
+        "Patient", **{k: v for k, v in patient(unique_cpr()).items() if k != "resourceType"}
+    )
+    await person.save()
+    fetched = await fhir.reference("Patient", person.id).to_resource()
+    fetched["gender"] = "other"
+    await fetched.save()
+    assert fetched["meta"]["versionId"] == "2"
+    plans = []
+    for _ in range(3):
+        plan = fhir.resource(
+            "CarePlan",
+            **{k: v for k, v in careplan(f"Patient/{person.id}").items() if k != "resourceType"},
+        )
+        await plan.save()
+        plans.append(plan.id)
+    search = fhir.resources("CarePlan").search(subject=f"Patient/{person.id}").limit(2)
+    found = await search.fetch_all()  # follows the `next` links
+    assert sorted(p.id for p in found) == sorted(plans)
+    assert await search.count() == 3
+    doomed = await fhir.reference("CarePlan", plans[0]).to_resource()
+    await doomed.delete()
+    assert await fhir.resources("CarePlan").search(subject=f"Patient/{person.id}").count() == 2

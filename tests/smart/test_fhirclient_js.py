@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +24,8 @@ from app.settings import DEMO_CPR_REGISTRY_SOR
 from tests.portal import data
 from tests.smart.front import APP_DIR, front
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, ensure_chromium
-from tests.support.databases import in_ci, migrate
+from tests.support.databases import migrate
+from tests.support.node import ensure_npm_ci
 from tests.support.servers import free_port, running_server
 from tests.support.smart import app_registration
 
@@ -36,24 +35,10 @@ sync_api = pytest.importorskip("playwright.sync_api")
 FHIRCLIENT_JS = APP_DIR / "node_modules" / "fhirclient" / "build" / "fhir-client.js"
 
 
-def ensure_fhirclient_js() -> None:
-    """`npm ci` the test app's locked fhirclient from the npm registry when it is missing."""
-    if FHIRCLIENT_JS.exists():
-        return
-    npm = shutil.which("npm")
-    if npm is not None:
-        subprocess.run([npm, "ci"], cwd=APP_DIR, check=False, timeout=300)
-    if not FHIRCLIENT_JS.exists():
-        message = "fhirclient.js is missing: run `npm ci` in tests/smart/app (needs node/npm)"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
     ensure_chromium()
-    ensure_fhirclient_js()
+    ensure_npm_ci(APP_DIR, FHIRCLIENT_JS)
     folder = tmp_path_factory.mktemp("smart-js")
     url = f"sqlite:///{folder / 'smart.db'}"
     migrate(url)

@@ -56,11 +56,16 @@ def test_the_demo_loads_and_loading_again_changes_nothing(app: Any, settings: Se
     assert not first.skipped
     assert set(first.statuses) <= {"201 Created", "200 OK"}, first.statuses
     assert first.created == sum(EXPECTED.values())
+    # Bundles name shared resources again; on an empty database none was "already there".
+    assert first.unchanged == 0
+    assert first.summary() == f"demo data loaded: {first.created} resources in 18 bundles"
     assert _counts(settings) == EXPECTED
 
     second = asyncio.run(load_demo(settings, if_empty=False))
     assert second.created == 0
+    assert second.unchanged == sum(EXPECTED.values())
     assert set(second.statuses) == {"200 OK"}
+    assert "already loaded" in second.summary() and "nothing changed" in second.summary()
     assert _counts(settings) == EXPECTED
     assert _versions(settings) == {"1"}  # conditional creates: no new versions either
 
@@ -158,3 +163,27 @@ def test_custody_refusals_name_their_rule(
             key,
             outcome,
         )
+
+
+def test_the_report_counts_resources_not_entries() -> None:
+    """A later bundle naming a resource an earlier one created is not "already there"."""
+    from app.demo import DemoReport
+
+    def answer(status: str, location: str) -> dict[str, Any]:
+        return {"response": {"status": status, "location": location}}
+
+    report = DemoReport()
+    base = "http://127.0.0.1:8080/fhir"
+    report.record("first", {"entry": [answer("201 Created", f"{base}/Patient/a/_history/1")]})
+    report.record(
+        "second",
+        {
+            "entry": [
+                answer("200 OK", f"{base}/Patient/a"),  # created by "first"
+                answer("200 OK", f"{base}/Organization/o/_history/1"),  # there before the load
+                answer("201 Created", f"{base}/CarePlan/c/_history/1"),
+            ]
+        },
+    )
+    assert (report.created, report.unchanged) == (2, 1)
+    assert report.summary() == "demo data loaded: 2 resources in 2 bundles; 1 were already there"
