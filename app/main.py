@@ -54,6 +54,10 @@ log = logging.getLogger("esp.main")
 
 OPERATIONS = (
     {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+    {
+        "name": "everything",
+        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    },
 )
 
 

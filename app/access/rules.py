@@ -34,3 +34,5 @@ class Rule(StrEnum):
     RELATION_NOT_SUPPORTED = "relation-not-supported"
     SAME_PATIENT = "write-keeps-patient"
     OWN_SUBSCRIPTIONS = "own-subscriptions-only"
+    # A Provenance is visible exactly when the version it describes is (its target's rules).
+    PROVENANCE_FOLLOWS_TARGET = "provenance-follows-its-target"

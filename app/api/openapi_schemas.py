@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from app.fhir.resource_types import REGISTRY
 
-_WRAPPERS = ("Bundle", "OperationOutcome", "CapabilityStatement")
+_WRAPPERS = ("Bundle", "OperationOutcome", "CapabilityStatement", "Parameters")
 _REF = "#/components/schemas/{model}"
 FHIR_MEDIA = "application/fhir+json"
 
@@ -59,6 +59,11 @@ _SUMMARIES = {
     "transaction": ("Process a batch or transaction Bundle", "Bundle"),
     "history-system": ("History of all resources", "Bundle"),
     "search-system": ("Search several types (_type) at once", "Bundle"),
+    "everything": (
+        "Patient/$everything: what the caller may see of the patient's compartment "
+        "(_since, _type, _count; POST takes Parameters)",
+        "Bundle",
+    ),
     "validate": (
         "Validate a {t} against the base spec and our profiles (?profile=); 200 with the issues",
         "OperationOutcome",
@@ -81,7 +86,9 @@ def route_docs(resource_type: str | None, interaction: str, method: str) -> dict
     if interaction in ("create", "update", "conditional-update"):
         responses["201"] = {"description": "Created", "content": _content(name)}
     extra: dict[str, Any] = {}
-    if method in ("POST", "PUT") and interaction != "search":
+    if interaction == "everything" and method == "POST":
+        extra["requestBody"] = {"required": True, "content": _content("Parameters")}
+    elif method in ("POST", "PUT") and interaction != "search":
         extra["requestBody"] = {"required": True, "content": _content(name)}
     elif method == "PATCH":
         extra["requestBody"] = {

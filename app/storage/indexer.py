@@ -64,19 +64,23 @@ async def write_index(
 
 
 def write_index_many(
-    conn: AsyncConnection, items: Iterable[tuple[int, str, dict[str, Any]]]
+    conn: AsyncConnection, items: Iterable[tuple[int, str, dict[str, Any], frozenset[str]]]
 ) -> None:
-    """Index new resources (no earlier rows): their rows join the queue (one COPY per table)."""
+    """Index new resources (no earlier rows): their rows join the queue (one COPY per table).
+
+    Each item's last member: patients whose compartment it joins besides its own
+    references' (a Provenance is in its target's compartment).
+    """
     per_table: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
     patients: list[dict[str, Any]] = []
-    for res_pk, resource_type, resource_json in items:
+    for res_pk, resource_type, resource_json, extra in items:
         rows = extract_index(resource_json)
         for kind, table_rows in rows.tables().items():
             per_table[kind].extend(
                 {**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows
             )
         patients.extend(
-            {"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)
+            {"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients | extra)
         )
     for kind, table_rows in per_table.items():
         pending.defer(conn, INDEX_TABLES[kind], table_rows)

@@ -36,7 +36,7 @@ from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_c
 from app.storage.search_include import fetch_includes
 from app.storage.search_predicates import MATCH, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
-from app.storage.tables import INDEX_TABLES
+from app.storage.tables import INDEX_TABLES, compartment
 
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
@@ -119,12 +119,16 @@ def _order(
 def _where(
     request: SearchRequest, r: FromClause, compiler: PredicateCompiler
 ) -> ColumnElement[bool]:
-    return or_(
+    where = or_(
         *(
             and_(compiler.visible(t, r), compiler.all(t, r, request.criteria_for(t)))
             for t in request.resource_types
         )
     )
+    if request.compartment is None:
+        return where
+    members = select(compartment.c.res_pk).where(compartment.c.patient_id == request.compartment)
+    return and_(where, r.c.pk.in_(members))
 
 
 _EQUALITY_TYPES = frozenset({"token", "reference"})
