@@ -260,3 +260,27 @@ def test_the_capability_statement_offers_everything_and_the_provenance_revinclud
     assert "Provenance:target" in by_type["CarePlan"]["searchRevInclude"]
     interactions = {i["code"] for i in by_type["Provenance"]["interaction"]}
     assert interactions == {"read", "vread", "history-instance", "history-type", "search-type"}
+
+
+def test_everything_as_a_batch_entry_is_the_same_operation(
+    world: TestClient, tokens: TokenFactory
+) -> None:
+    parent = {**bearer(tokens.custody_parent(KIRSTEN_BERGGREN, LARS_BERGGREN)), **FHIR_JSON}
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": "Patient/lars/$everything?_count=2"}}],
+    }
+    response = world.post("/fhir", json=batch, headers=parent)
+    assert response.status_code == 200, response.text
+    (entry,) = response.json()["entry"]
+    assert entry["response"]["status"].startswith("200")
+    page = entry["resource"]
+    assert len(refs(page)) == 2
+    pages = all_pages(world, parent, page)
+    # The parent's own reads add AuditEvents to the child's MinLog meanwhile: compare the rest.
+    direct = refs(everything(world, parent).json())
+    assert {r for r in pages if not r.startswith("AuditEvent/")} == {
+        r for r in direct if not r.startswith("AuditEvent/")
+    }
+    assert not set(pages) & LARS_ONLY_HIDDEN

@@ -9,11 +9,16 @@ see no Provenance of what they may not see, by any path.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.access.principal import Principal
 from app.audit.agents import AUTHORIZATION_ID_SYSTEM
+from app.audit.provenance import provenance
+from app.fhir.validation import require_valid
+from app.storage.records import StoredResource
 from tests.access.world import (
     FHIR_JSON,
     HIDDEN_LABEL,
@@ -328,3 +333,36 @@ def test_a_custody_holder_of_a_child_of_15_sees_no_provenance(
         )
         assert response.status_code == 403, path
         assert "just15-plan" not in response.text
+
+
+def test_a_failed_transaction_leaves_no_provenance(world: TestClient, tokens: TokenFactory) -> None:
+    headers = hospital(tokens)
+    bundle = _bundle("transaction")
+    bundle["entry"][2]["resource"]["status"] = "not-a-status"
+    response = world.post("/fhir", json=bundle, headers=headers)
+    assert response.status_code == 400, response.text
+    assert provenances(world, headers, "CarePlan/transaction-put") == []
+    recorded = world.get("/fhir/Provenance", params={"_summary": "count"}, headers=headers)
+    before = recorded.json()["total"]
+    assert world.post("/fhir", json=bundle, headers=headers).status_code == 400
+    again = world.get("/fhir/Provenance", params={"_summary": "count"}, headers=headers)
+    assert again.json()["total"] == before
+
+
+def test_every_kind_of_writer_gets_a_valid_r4_provenance(tokens: TokenFactory) -> None:
+    stored = StoredResource("CarePlan", "x", 3, datetime(2026, 1, 2, tzinfo=UTC), True, None)
+    writers = {
+        "system": tokens.principal(tokens.system_claims()),
+        "professional": tokens.principal(tokens.professional_claims()),
+        "citizen": tokens.principal(tokens.citizen_claims()),
+        "internal": Principal.internal("load"),
+    }
+    for kind, principal in writers.items():
+        content = provenance(stored, principal, "Regionshospitalet Horsens")
+        require_valid(content, "Provenance")  # 400 if it were not R4
+        assert content["target"] == [{"reference": "CarePlan/x/_history/3"}]
+        assert content["recorded"] == "2026-01-02T00:00:00.000Z"
+        assert activity(content) == "DELETE", kind
+    citizen = provenance(stored, writers["citizen"], None)["agent"]
+    assert [a["type"]["coding"][0]["code"] for a in citizen] == ["author", "enterer"]
+    assert citizen[0]["who"]["identifier"]["system"] == CPR_SYSTEM
