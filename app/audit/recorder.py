@@ -104,10 +104,8 @@ class AuditTrail:
             return
         principal = repo.policy.principal
         org_name = await self._org_name(repo, principal)
-        by_pk = await repo.compartments(stored.pk for stored in written)
         await repo.create_server_records(
-            [provenance(stored, principal, org_name) for stored in written],
-            patients=[by_pk.get(stored.pk, set()) for stored in written],
+            [provenance(stored, principal, org_name) for stored in written]
         )
 
     async def record_outcome(

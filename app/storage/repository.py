@@ -365,22 +365,18 @@ class Repository:
             raise FhirError.of(409, "duplicate", f"{resource_type}/{resource_id} already exists")
         return await self._write_version(pk, resource_type, resource_id, 1, content, method, author)
 
-    async def create_server_records(
-        self,
-        contents: Sequence[dict[str, Any]],
-        *,
-        patients: Sequence[Iterable[str]] | None = None,
-    ) -> None:
+    async def create_server_records(self, contents: Sequence[dict[str, Any]]) -> None:
         """Insert server-written resources (AuditEvents, Provenances) in a few statements.
 
         They are new, never updated, and establish no treatment relation, so the
         per-resource path (head, version, index, relations one by one) is not needed.
-        `patients`: per resource, patients whose compartment it joins besides those its
-        own references name (a Provenance joins its target's).
+        A Provenance joins its targets' patient compartment.
         """
         if not contents:
             return
-        extra = list(patients) if patients is not None else [()] * len(contents)
+        provenances = [c for c in contents if c["resourceType"] == "Provenance"]
+        targets_of = iter(await indexer.provenance_patients(self._conn, provenances))
+        extra = [next(targets_of) if c["resourceType"] == "Provenance" else set() for c in contents]
         heads = [
             {
                 "res_type": c["resourceType"],

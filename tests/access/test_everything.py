@@ -8,11 +8,13 @@ unrelated municipality ask for the patient (404, as for a Patient that does not 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.cli import _reindex
 from app.fhir.instant import now_utc
 from tests.access.world import EINER, FHIR_JSON, HIDDEN_LABEL, OTHER_MUNICIPALITY_SOR
 from tests.support import tokens as people
@@ -284,3 +286,13 @@ def test_everything_as_a_batch_entry_is_the_same_operation(
         r for r in direct if not r.startswith("AuditEvent/")
     }
     assert not set(pages) & LARS_ONLY_HIDDEN
+
+
+def test_a_reindex_keeps_provenance_in_its_targets_compartment(
+    world: TestClient, tokens: TokenFactory, settings: Any
+) -> None:
+    clinician = bearer(tokens.professional(sor=HOSPITAL_SOR))
+    before = set(refs(everything(world, clinician, _type="Provenance").json()))
+    assert len(before) > 5
+    asyncio.run(_reindex(settings, None))
+    assert set(refs(everything(world, clinician, _type="Provenance").json())) == before
