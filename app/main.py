@@ -62,6 +62,10 @@ OPERATIONS = (
     {"name": "rehabilitation-outcomes", "definition": OUTCOMES_DEFINITION},
     # Bulk Data Access 2.0 (docs/bulk.md); Group/[id]/$export is not offered (no Group).
     {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
+    {
+        "name": "everything",
+        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    },
 )
 TYPE_OPERATIONS = {
     "Patient": (

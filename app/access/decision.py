@@ -54,6 +54,9 @@ class RowFilter:
     granular: tuple[ParamFilter, ...] | None = None
     # Subscriptions: only those of this owner (Principal.owner_key).
     owner_key: str | None = None
+    # Provenance: visible when its target is, under the filter of the target's type
+    # ((type, filter) per type a target may have); None for every other type.
+    targets: tuple[tuple[str, RowFilter], ...] | None = None
 
     @classmethod
     def everything(cls) -> RowFilter:

@@ -18,11 +18,14 @@ from app.access.principal import Principal
 from app.access.rules import Rule
 from app.access.scopes import ScopeNotGranted
 from app.fhir.profiles.canonical import HIDDEN_FROM_CUSTODY_HOLDER, SECURITY_LABEL_SYSTEM
+from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.definitions import PATIENT_COMPARTMENT
 
 # Types whose rows belong to patients (R4 patient CompartmentDefinition).
 PATIENT_DATA_TYPES = frozenset(PATIENT_COMPARTMENT)
 HIDDEN_LABEL = (SECURITY_LABEL_SYSTEM, HIDDEN_FROM_CUSTODY_HOLDER)
+# What the server writes a Provenance for: every stored type but its own records.
+PROVENANCE_TARGET_TYPES = tuple(sorted(STORED_TYPES - {"AuditEvent", "Provenance"}))
 # Interactions that change an existing resource (only its author may).
 _CHANGES = frozenset({"update", "patch", "delete"})
 
@@ -92,6 +95,8 @@ class AccessPolicy:
         except ScopeNotGranted:
             return RowFilter.nothing(Rule.SCOPE)
         scoped = tuple(granular) if granular is not None else None
+        if resource_type == "Provenance":
+            return self._provenance_filter(interaction, scoped)
         if resource_type == "Subscription":  # endpoints and headers are the owner's business
             return RowFilter(rule=Rule.OWN_SUBSCRIPTIONS, owner_key=p.owner_key, granular=scoped)
         if resource_type not in PATIENT_DATA_TYPES:
@@ -112,6 +117,19 @@ class AccessPolicy:
             opt_out_authorization_id=None if overridden else p.authorization_id,
             granular=scoped,
         )
+
+    def _provenance_filter(
+        self, interaction: str, scoped: tuple[tuple[tuple[str, str], ...], ...] | None
+    ) -> RowFilter:
+        """A Provenance names who wrote which version of its target: whoever may not see the
+        target (opt-out, §37 stk. 2 label, no relation, custody ended at 15) may not see it
+        either, for the same interaction. Types the caller sees nothing of are left out."""
+        targets = tuple(
+            (t, f)
+            for t in PROVENANCE_TARGET_TYPES
+            if not (f := self.read_filter(t, interaction)).deny_all
+        )
+        return RowFilter(rule=Rule.PROVENANCE_FOLLOWS_TARGET, targets=targets, granular=scoped)
 
     def _citizen_filter(
         self, p: Principal, scoped: tuple[tuple[tuple[str, str], ...], ...] | None

@@ -38,3 +38,5 @@ class Rule(StrEnum):
     QUALITY_DATA = "quality-data-aggregate"
     QUALITY_DATA_MUNICIPALITIES_ONLY = "quality-data-municipalities-only"
     BULK_EXPORT_SYSTEM_ONLY = "bulk-export-backend-services-only"
+    # A Provenance is visible exactly when the version it describes is (its target's rules).
+    PROVENANCE_FOLLOWS_TARGET = "provenance-follows-its-target"

@@ -201,6 +201,14 @@ def fhir_router(service: FhirService, settings: Settings, context: ContextFactor
     )
     for spec in REGISTRY.values():
         _add_type_routes(router, endpoints, spec)
+    for method in ("GET", "POST"):  # R4 patient-operation-everything
+        router.add_api_route(
+            "/Patient/{id}/$everything",
+            endpoints.endpoint(resource_type="Patient", operation="$everything"),
+            methods=[method],
+            name=f"Patient-everything-{method.lower()}",
+            **route_docs("Patient", "everything", method),
+        )
     return router
 
 

@@ -59,6 +59,11 @@ _SUMMARIES = {
     "transaction": ("Process a batch or transaction Bundle", "Bundle"),
     "history-system": ("History of all resources", "Bundle"),
     "search-system": ("Search several types (_type) at once", "Bundle"),
+    "everything": (
+        "Patient/$everything: what the caller may see of the patient's compartment "
+        "(_since, _type, _count; POST takes Parameters)",
+        "Bundle",
+    ),
     "validate": (
         "Validate a {t} against the base spec and our profiles (?profile=); 200 with the issues",
         "OperationOutcome",
@@ -72,7 +77,7 @@ _SUMMARIES = {
 
 
 # Interactions whose request body is not the resource type of the route.
-_REQUEST_BODIES = {"rehabilitation-outcomes": "Parameters"}
+_REQUEST_BODIES = {"rehabilitation-outcomes": "Parameters", "everything": "Parameters"}
 
 
 def route_docs(resource_type: str | None, interaction: str, method: str) -> dict[str, Any]:

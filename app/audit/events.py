@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from app.access.principal import Principal
+from app.audit.agents import client_who, internal_who, organisation_who, person_who
 from app.fhir.instant import format_instant
-from app.fhir.profiles.canonical import CPR_SYSTEM, SOR_SYSTEM
 
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
@@ -83,20 +83,17 @@ def _agents(principal: Principal, org_name: str | None, rule: str) -> list[dict[
         return [
             {
                 "type": {"coding": [{"system": AGENT_TYPE, "code": "dataprocessor"}]},
-                "who": {"display": f"esp-careplans (internal job: {principal.subject})"},
+                "who": internal_who(principal),
                 "requestor": True,
                 "policy": [_policy(rule)],
             }
         ]
     agents: list[dict[str, Any]] = []
     if principal.org_sor:
-        org: dict[str, Any] = {"identifier": {"system": SOR_SYSTEM, "value": principal.org_sor}}
-        if org_name:
-            org["display"] = org_name
         agents.append(
             {
                 "type": {"coding": [{"system": AGENT_TYPE, "code": "datacollector"}]},
-                "who": org,
+                "who": organisation_who(principal.org_sor, org_name),
                 "requestor": principal.user_type == "system",
                 "policy": [_policy(rule)],
             }
@@ -104,7 +101,7 @@ def _agents(principal: Principal, org_name: str | None, rule: str) -> list[dict[
     if principal.acting_cpr:
         person: dict[str, Any] = {
             "type": {"coding": [{"system": AGENT_TYPE, "code": "humanuser"}]},
-            "who": {"identifier": {"system": CPR_SYSTEM, "value": principal.acting_cpr}},
+            "who": person_who(principal.acting_cpr),
             "requestor": True,
             "policy": [_policy(rule)],
         }
@@ -127,7 +124,7 @@ def _agents(principal: Principal, org_name: str | None, rule: str) -> list[dict[
         agents.append(
             {
                 "type": {"coding": [{"system": PARTICIPATION, "code": "DEV", "display": "device"}]},
-                "who": {"display": f"client {principal.client_id}"},
+                "who": client_who(principal.client_id),
                 "requestor": False,
             }
         )

@@ -17,6 +17,7 @@ from typing import Any
 from app.access.policy import AccessPolicy
 from app.access.principal import Principal
 from app.audit.events import AuditRecord, Outcome, audit_event
+from app.audit.provenance import provenance
 from app.storage.repository import Repository
 from app.storage.unit_of_work import Storage
 
@@ -107,6 +108,21 @@ class AuditTrail:
                 for record in access.records(by_pk)
             )
         await repo.create_server_records(events)
+
+    async def record_provenance(self, repo: Repository) -> None:
+        """One Provenance per version this unit of work wrote, in the same transaction.
+
+        Each joins its target's patient compartment; who may read it is decided by its
+        target (storage/access_sql.py), so it can never tell more than the target does.
+        """
+        written = repo.take_written()
+        if not written:
+            return
+        principal = repo.policy.principal
+        org_name = await self._org_name(repo, principal)
+        await repo.create_server_records(
+            [provenance(stored, principal, org_name) for stored in written]
+        )
 
     async def record_outcome(
         self,

@@ -44,7 +44,7 @@ class ResourceTypeSpec:
     interactions: frozenset[Interaction]
     # Served from fhir_profiles/ rather than stored in the database.
     conformance: bool = False
-    # Only the server writes it (AuditEvent): clients get 405 on writes.
+    # Only the server writes it (AuditEvent, Provenance): clients get 405 on writes.
     server_written: bool = False
     documentation: str = ""
 
@@ -69,7 +69,6 @@ _STORED = {
     "EpisodeOfCare": "A treatment relation over time.",
     "ServiceRequest": "Referrals and requested services.",
     "Consent": "Citizen opt-outs of sharing (negativt samtykke) and other consents.",
-    "Provenance": "Who wrote what, on whose behalf.",
     "Subscription": "Rest-hook notifications (id-only) of changes matching a search.",
 }
 
@@ -82,6 +81,15 @@ REGISTRY: dict[str, ResourceTypeSpec] = {
         READ_ONLY,
         server_written=True,
         documentation="Access log (MinLog); written only by the server.",
+    ),
+    "Provenance": ResourceTypeSpec(
+        "Provenance",
+        READ_ONLY,
+        server_written=True,
+        documentation=(
+            "Who wrote each version, on whose behalf (one per create, update, patch and "
+            "delete); written only by the server, readable by whoever may read its target."
+        ),
     ),
     **{
         name: ResourceTypeSpec(

@@ -20,7 +20,7 @@ _SUPPORTED = {"_count", "_since", "_at", CURSOR_PARAM, "_format", "_pretty"}
 _METHOD_STATUS = {"POST": 201, "PUT": 200, "PATCH": 200, "DELETE": 204}
 
 
-def _instant(req: FhirRequest, name: str) -> datetime | None:
+def instant_param(req: FhirRequest, name: str) -> datetime | None:
     raw = req.param(name)
     if raw is None:
         return None
@@ -70,8 +70,8 @@ async def history(
         HistoryQuery(
             resource_type=req.resource_type,
             resource_id=req.resource_id,
-            since=_instant(req, "_since"),
-            at=_instant(req, "_at"),
+            since=instant_param(req, "_since"),
+            at=instant_param(req, "_at"),
             count=count,
             after=after,
         )

@@ -12,8 +12,8 @@ CURSOR_PARAM = "_cursor"
 
 def request_path(req: FhirRequest) -> str:
     parts = [p for p in (req.resource_type, req.resource_id) if p]
-    if req.operation == "_history":
-        parts.append("_history")
+    if req.operation == "_history" or (req.operation or "").startswith("$"):
+        parts.append(req.operation or "")
     return "/".join(parts)
 
 

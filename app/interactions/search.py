@@ -6,6 +6,7 @@ from typing import Any
 
 from app.fhir.bundle import bundle, links, outcome_entry
 from app.fhir.outcome import Issue, warning
+from app.fhir.search.model import SearchRequest
 from app.fhir.search.parse import parse_search
 from app.fhir.search.summary import apply_summary
 from app.interactions.paging import CURSOR_PARAM, page_url
@@ -41,8 +42,25 @@ async def search(s: Session, req: FhirRequest, limits: SearchLimits, cursor_key:
         default_count=limits.default_count,
         max_count=limits.max_count,
     )
+    return await searchset(s, req, request, limits, cursor_key)
+
+
+async def searchset(
+    s: Session,
+    req: FhirRequest,
+    request: SearchRequest,
+    limits: SearchLimits,
+    cursor_key: bytes,
+    *,
+    interaction: str = "search",
+) -> Result:
+    """One page of a parsed search as a searchset Bundle, its rows audited as touched;
+    the paging links repeat `req`'s own URL and parameters."""
+    repo = s.repo
     token = req.param(CURSOR_PARAM)
-    page = await repo.search(request, cursor=token, cursor_key=cursor_key, limits=limits)
+    page = await repo.search(
+        request, cursor=token, cursor_key=cursor_key, limits=limits, interaction=interaction
+    )
     s.touch((row.pk, f"{row.res_type}/{row.res_id}") for row in (*page.matches, *page.includes))
     base = repo.base_url
     entries = [

@@ -32,6 +32,7 @@ from app.interactions.access_setup import (
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.crud import CrudHandlers, HiddenFromCaller, visible_current
+from app.interactions.everything import EVERYTHING, everything
 from app.interactions.outcomes import OUTCOMES_OPERATION, rehabilitation_outcomes
 from app.interactions.request import FhirRequest, check_request_text
 from app.interactions.result import Result
@@ -126,6 +127,8 @@ class FhirService:
             if write and self.on_commit is not None:
                 repo.after_commit(self.on_commit)
             yield session
+            if write:
+                await self.audit.record_provenance(repo)
             access = Access(
                 repo.policy.principal,
                 interaction,
@@ -232,6 +235,12 @@ class FhirService:
         self, req: FhirRequest, method: str, op: str | None
     ) -> tuple[Handler, Interaction]:
         has_id = req.resource_id is not None
+        if op == EVERYTHING and req.resource_type == "Patient" and has_id:
+            if method not in ("GET", "HEAD", "POST"):
+                raise FhirError.of(
+                    405, "not-supported", f"{method} is not supported on $everything"
+                )
+            return self._everything, Interaction.READ  # read under `r`, audited as a read
         if method in ("GET", "HEAD"):
             if op == "_history":
                 if not has_id:
@@ -304,6 +313,9 @@ class FhirService:
                 raise bad_request("Parameters needs a 'resource' parameter", "Parameters.parameter")
         issues = await self.writes.validate(s.repo, body, req.resource_type or "", profile)
         return Result(200, body=operation_outcome(issues))
+
+    async def _everything(self, s: Session, req: FhirRequest) -> Result:
+        return await everything(s, req, self.limits.search, self.cursor_key)
 
     async def _search(self, s: Session, req: FhirRequest) -> Result:
         s.query = urlencode(req.query) or None

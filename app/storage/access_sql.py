@@ -174,9 +174,11 @@ def _labelled(r: FromClause, system: str, code: str) -> ColumnElement[bool]:
     )
 
 
-def _hidden_target(ref: FromClause, label: tuple[str, str]) -> ColumnElement[bool]:
+def _hidden_target(
+    ref: FromClause, label: tuple[str, str], *, through_provenance: bool = True
+) -> ColumnElement[bool]:
     """The resource a reference row (`ref`) points to is labelled, or only labelled plans
-    lead to it."""
+    lead to it, or it is the Provenance of such a resource (it would name it)."""
     h = resource.alias()
     labelled = exists(
         select(literal(1))
@@ -187,7 +189,25 @@ def _hidden_target(ref: FromClause, label: tuple[str, str]) -> ColumnElement[boo
         )
         .correlate_except(h)
     )
-    return or_(labelled, _only_labelled_lead_to(ref.c.target_type, ref.c.target_id))
+    hidden = [labelled, _only_labelled_lead_to(ref.c.target_type, ref.c.target_id)]
+    if through_provenance:
+        p = resource.alias()
+        target = search_reference.alias()
+        hidden.append(
+            exists(
+                select(literal(1))
+                .select_from(p.join(target, target.c.res_pk == p.c.pk))
+                .where(
+                    ref.c.target_type == "Provenance",
+                    p.c.res_type == "Provenance",
+                    p.c.res_id == ref.c.target_id,
+                    target.c.param == "target",
+                    _hidden_target(target, label, through_provenance=False),
+                )
+                .correlate_except(p, target)
+            )
+        )
+    return or_(*hidden)
 
 
 def _only_labelled_lead_to(
@@ -229,6 +249,29 @@ def _names_hidden_entity(r: FromClause, label: tuple[str, str]) -> ColumnElement
             _hidden_target(ref, label),
         )
         .correlate_except(ref)
+    )
+
+
+def _target_visible(
+    r: FromClause, targets: tuple[tuple[str, RowFilter], ...], dialect: str, base_url: str
+) -> ColumnElement[bool]:
+    """A Provenance's target, as it is now (a label added later counts), passes the
+    filter of its type: the Provenance is read under exactly its target's rules."""
+    if not targets:
+        return false()
+    ref = search_reference.alias()
+    t = resource.alias()
+    per_type = [
+        and_(t.c.res_type == name, compile_row_filter(f, name, t, dialect, base_url))
+        for name, f in targets
+    ]
+    return exists(
+        select(literal(1))
+        .select_from(
+            ref.join(t, and_(t.c.res_type == ref.c.target_type, t.c.res_id == ref.c.target_id))
+        )
+        .where(ref.c.res_pk == r.c.pk, ref.c.param == "target", or_(*per_type))
+        .correlate_except(ref, t)
     )
 
 
@@ -295,6 +338,8 @@ def compile_row_filter(
     conditions: list[ColumnElement[bool]] = []
     if f.owner_key is not None:
         conditions.append(_owned(r, f.owner_key))
+    elif f.targets is not None:
+        conditions.append(_target_visible(r, f.targets, dialect, base_url))
     elif resource_type in PATIENT_DATA_TYPES:
         if f.org_sor is not None:
             conditions.append(_organisation_sees(r, resource_type, f))

@@ -7,7 +7,7 @@ written in bulk before the next statement that could read them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.authorities import Authorities
 from app.fhir.search.extract import extract_index
+from app.fhir.validation import parse_reference
 from app.storage import pending
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.tables import (
@@ -55,6 +56,9 @@ async def write_index(
             INDEX_TABLES[kind],
             [{**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows],
         )
+    if resource_type == "Provenance":  # a reindex keeps it in its target's compartment
+        (extra,) = await provenance_patients(conn, [resource_json])
+        rows.compartment_patients |= extra
     pending.defer(
         conn,
         compartment,
@@ -63,20 +67,48 @@ async def write_index(
     return set(rows.compartment_patients)
 
 
+async def provenance_patients(
+    conn: AsyncConnection, provenances: Sequence[dict[str, Any]]
+) -> list[set[str]]:
+    """Per Provenance, the patients of its targets: a Provenance is in the compartment of
+    what it describes (it is read under its target's rules; storage/access_sql.py)."""
+    targets = [
+        {ref for t in p.get("target") or [] if (ref := parse_reference(t.get("reference") or ""))}
+        for p in provenances
+    ]
+    wanted = {ref for refs in targets for ref in refs}
+    found: dict[tuple[str, str], set[str]] = {}
+    ids = sorted({rid for _, rid in wanted})
+    for start in range(0, len(ids), 500):
+        query = (
+            select(resource.c.res_type, resource.c.res_id, compartment.c.patient_id)
+            .join(compartment, compartment.c.res_pk == resource.c.pk)
+            .where(resource.c.res_id.in_(ids[start : start + 500]))
+        )
+        for rtype, rid, patient in (await conn.execute(query)).all():
+            if (rtype, rid) in wanted:
+                found.setdefault((rtype, rid), set()).add(patient)
+    return [set().union(*(found.get(ref, set()) for ref in refs)) for refs in targets]
+
+
 def write_index_many(
-    conn: AsyncConnection, items: Iterable[tuple[int, str, dict[str, Any]]]
+    conn: AsyncConnection, items: Iterable[tuple[int, str, dict[str, Any], frozenset[str]]]
 ) -> None:
-    """Index new resources (no earlier rows): their rows join the queue (one COPY per table)."""
+    """Index new resources (no earlier rows): their rows join the queue (one COPY per table).
+
+    Each item's last member: patients whose compartment it joins besides its own
+    references' (a Provenance is in its target's compartment).
+    """
     per_table: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
     patients: list[dict[str, Any]] = []
-    for res_pk, resource_type, resource_json in items:
+    for res_pk, resource_type, resource_json, extra in items:
         rows = extract_index(resource_json)
         for kind, table_rows in rows.tables().items():
             per_table[kind].extend(
                 {**row, "res_pk": res_pk, "res_type": resource_type} for row in table_rows
             )
         patients.extend(
-            {"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients)
+            {"res_pk": res_pk, "patient_id": p} for p in sorted(rows.compartment_patients | extra)
         )
     for kind, table_rows in per_table.items():
         pending.defer(conn, INDEX_TABLES[kind], table_rows)

@@ -272,13 +272,22 @@ class Repository:
         return (await self._conn.execute(visible)).first() is not None
 
     async def search(
-        self, request: SearchRequest, *, cursor: str | None, cursor_key: bytes, limits: SearchLimits
+        self,
+        request: SearchRequest,
+        *,
+        cursor: str | None,
+        cursor_key: bytes,
+        limits: SearchLimits,
+        interaction: str = "search",
     ) -> SearchPage:
-        """One page of a search; matches, includes, chains and totals under the predicate."""
+        """One page of a search; matches, includes, chains and totals under the predicate.
+
+        `interaction`: the scope letter the rows are read under (`read` for $everything).
+        """
         return await run_search(
             self._conn,
             request,
-            security=self._security("search"),
+            security=self._security(interaction),
             cursor_key=cursor_key,
             cursor=cursor,
             max_includes=limits.max_includes,
@@ -367,13 +376,17 @@ class Repository:
         return await self._write_version(pk, resource_type, resource_id, 1, content, method, author)
 
     async def create_server_records(self, contents: Sequence[dict[str, Any]]) -> None:
-        """Insert server-written resources (AuditEvents) in a few statements for all of them.
+        """Insert server-written resources (AuditEvents, Provenances) in a few statements.
 
         They are new, never updated, and establish no treatment relation, so the
         per-resource path (head, version, index, relations one by one) is not needed.
+        A Provenance joins its targets' patient compartment.
         """
         if not contents:
             return
+        provenances = [c for c in contents if c["resourceType"] == "Provenance"]
+        targets_of = iter(await indexer.provenance_patients(self._conn, provenances))
+        extra = [next(targets_of) if c["resourceType"] == "Provenance" else set() for c in contents]
         heads = [
             {
                 "res_type": c["resourceType"],
@@ -390,7 +403,7 @@ class Repository:
         pks = [row.pk for row in inserted.all()]
         versions = []
         indexed = []
-        for pk, head, content in zip(pks, heads, contents, strict=True):
+        for pk, head, content, more in zip(pks, heads, contents, extra, strict=True):
             stored = with_meta(content, head["res_id"], 1, self.stamp)
             versions.append(
                 {
@@ -406,7 +419,7 @@ class Repository:
                     "author_sor": None,
                 }
             )
-            indexed.append((pk, head["res_type"], stored))
+            indexed.append((pk, head["res_type"], stored, frozenset(more)))
         pending.defer(self._conn, resource_version, versions)
         indexer.write_index_many(self._conn, indexed)
 
@@ -467,6 +480,11 @@ class Repository:
         raise FhirError.of(
             409, "conflict", f"{resource_type}/{resource_id} is being changed concurrently; retry"
         )
+
+    def take_written(self) -> list[StoredResource]:
+        """The versions written since the last call (each gets its Provenance once)."""
+        written, self.written = self.written, []
+        return written
 
     async def hidden_pk(self, resource_type: str, resource_id: str) -> int | None:
         """The pk of a resource whether or not the caller may see it.

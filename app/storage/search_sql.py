@@ -37,6 +37,7 @@ from app.storage.search_include import fetch_includes
 from app.storage.search_predicates import MATCH, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
 from app.storage.search_types import SQL_TYPES
+from app.storage.tables import compartment
 
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
@@ -113,12 +114,16 @@ def _order(
 def _where(
     request: SearchRequest, r: FromClause, compiler: PredicateCompiler
 ) -> ColumnElement[bool]:
-    return or_(
+    where = or_(
         *(
             and_(compiler.visible(t, r), compiler.all(t, r, request.criteria_for(t)))
             for t in request.resource_types
         )
     )
+    if request.compartment is None:
+        return where
+    members = select(compartment.c.res_pk).where(compartment.c.patient_id == request.compartment)
+    return and_(where, r.c.pk.in_(members))
 
 
 _EQUALITY_TYPES = frozenset({"token", "reference"})

@@ -326,6 +326,7 @@ class DeliveryWorker:
             changed["error"] = error
         async with self.storage.unit_of_work(WORKER, write=True) as repo:
             await repo.update(changed, state.res_id, method="PUT", allow_create=False)
+            await self.audit.record_provenance(repo)
 
 
 def _owner(state: SubscriptionState) -> Principal | None:

@@ -128,6 +128,21 @@ async def test_a_subscription_is_handshaken_then_notified_id_only_of_what_it_may
     assert listener.handshakes() == 1
     assert listener.headers[0]["Authorization"] == "Bearer secret-of-the-subscriber"
     assert world.get(f"/fhir/Subscription/{sid}", headers=horsens).json()["status"] == "active"
+    # The worker's status change is a version with its Provenance, seen by the owner only.
+    owner = {**bearer(tokens.system(sor=MUNICIPALITY_SOR, scopes="system/*.rs")), **FHIR_JSON}
+    provenance = world.get(
+        "/fhir/Provenance",
+        params={"target": f"Subscription/{sid}", "_sort": "recorded"},
+        headers=owner,
+    ).json()
+    versions = [e["resource"]["target"][0]["reference"] for e in provenance["entry"]]
+    assert versions == [f"Subscription/{sid}/_history/1", f"Subscription/{sid}/_history/2"]
+    (worker_agent,) = provenance["entry"][1]["resource"]["agent"]
+    assert worker_agent["who"]["display"] == "esp-careplans (internal job: subscription-worker)"
+    others = world.get(
+        "/fhir/Provenance", params={"target": f"Subscription/{sid}"}, headers=hospital(tokens)
+    ).json()
+    assert others["total"] == 0
 
     named = push(world, tokens, _team_plan("gitte-rehab", "gitte", "hospital", "horsens-kommune"))
     push(world, tokens, _plan("lars-other", "lars", "hospital"))  # Horsens is not named

@@ -46,6 +46,11 @@ def _counts(settings: Settings) -> dict[str, int]:
     return {t: int(b["total"]) for t, b in zip(EXPECTED, found, strict=True)}
 
 
+def _provenances(settings: Settings) -> int:
+    (found,) = _internal(settings, "Provenance?_summary=count")
+    return int(found["total"])
+
+
 def _versions(settings: Settings) -> set[str]:
     found = _internal(settings, *(f"{t}?_count=100" for t in EXPECTED))
     return {e["resource"]["meta"]["versionId"] for b in found for e in b.get("entry", [])}
@@ -60,6 +65,8 @@ def test_the_demo_loads_and_loading_again_changes_nothing(app: Any, settings: Se
     assert first.unchanged == 0
     assert first.summary() == f"demo data loaded: {first.created} resources in 18 bundles"
     assert _counts(settings) == EXPECTED
+    # One Provenance per version written (each resource has one version).
+    assert _provenances(settings) == sum(EXPECTED.values())
 
     second = asyncio.run(load_demo(settings, if_empty=False))
     assert second.created == 0
@@ -68,6 +75,7 @@ def test_the_demo_loads_and_loading_again_changes_nothing(app: Any, settings: Se
     assert "already loaded" in second.summary() and "nothing changed" in second.summary()
     assert _counts(settings) == EXPECTED
     assert _versions(settings) == {"1"}  # conditional creates: no new versions either
+    assert _provenances(settings) == sum(EXPECTED.values())  # nor new Provenances
 
 
 def test_if_empty_loads_only_into_an_empty_database(

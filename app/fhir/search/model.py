@@ -86,6 +86,8 @@ class SearchRequest:
     # Parameter names ignored (lenient handling): left out of the self link.
     ignored: tuple[str, ...] = field(default=(), compare=False)
     query_key: str = ""  # canonical form of what selects rows; binds paging cursors
+    # R4 compartment search: only resources in this Patient's compartment ($everything).
+    compartment: str | None = None
 
     def criteria_for(self, resource_type: str) -> tuple[Criterion, ...]:
         for name, criteria in self.criteria:
