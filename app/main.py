@@ -20,10 +20,11 @@ from app.access.authorities import Authorities
 from app.api.cors import CorsMiddleware
 from app.api.dev_inbox import dev_inbox_router
 from app.api.errors import install_error_handlers
+from app.api.fhir_json_schemas import component_schemas
 from app.api.fhir_routes import fhir_router
 from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
-from app.api.openapi_schemas import component_schemas
+from app.api.openapi_schemas import error_responses
 from app.api.rate_limit import RateLimiter, RateLimitMiddleware, RateLimits
 from app.api.response_headers import ResponseHeadersMiddleware
 from app.api.routes_auth import router as auth_router
@@ -51,10 +52,6 @@ from app.subscriptions.worker import DeliverySettings, DeliveryWorker
 from app.version import RELEASE_DATE, __version__
 
 log = logging.getLogger("esp.main")
-
-OPERATIONS = (
-    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-)
 
 
 @cache
@@ -159,7 +156,6 @@ def create_app(
             # rest.security.cors: "Server adds CORS headers" (R4 capabilitystatement.html).
             security={**auth_service.capability_security(), "cors": bool(settings.cors_origins)},
             supported_profiles=service.conformance.profiles_by_type(),
-            operations=OPERATIONS,
         )
 
     @asynccontextmanager
@@ -254,6 +250,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         )
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {}).update(component_schemas())
+        components["responses"] = error_responses()
         components["securitySchemes"] = {
             "bearer": {
                 "type": "http",
