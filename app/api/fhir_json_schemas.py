@@ -79,110 +79,113 @@ def _resource_schema(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-OPERATION_OUTCOME: dict[str, Any] = {
-    "title": "OperationOutcome",
-    "description": "R4 operationoutcome.html",
-    "type": "object",
-    "required": ["resourceType", "issue"],
-    "properties": {
-        "resourceType": {"const": "OperationOutcome"},
-        "id": _STRING,
-        "meta": {"type": "object"},
-        "text": {"type": "object"},
-        "issue": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["severity", "code"],
-                "properties": {
-                    "severity": {"enum": ["fatal", "error", "warning", "information"]},
-                    "code": _STRING,
-                    "details": _CODEABLE,
-                    "diagnostics": _STRING,
-                    "location": _STRINGS,
-                    "expression": _STRINGS,
-                    "extension": {"type": "array", "items": {"type": "object"}},
-                },
-            },
+def _written_out(name: str, required: str, **elements: Any) -> dict[str, Any]:
+    """A resource schema written element by element (R4 <name>.html)."""
+    return {
+        "title": name,
+        "description": f"R4 {name.lower()}.html",
+        "type": "object",
+        "required": ["resourceType", required],
+        "properties": {
+            "resourceType": {"const": name},
+            "id": _STRING,
+            "meta": {"type": "object"},
+            **elements,
         },
-    },
-}
+    }
 
-BUNDLE: dict[str, Any] = {
-    "title": "Bundle",
-    "description": "R4 bundle.html",
-    "type": "object",
-    "required": ["resourceType", "type"],
-    "properties": {
-        "resourceType": {"const": "Bundle"},
-        "id": _STRING,
-        "meta": {"type": "object"},
-        "type": {
-            "enum": [
-                "document",
-                "message",
-                "transaction",
-                "transaction-response",
-                "batch",
-                "batch-response",
-                "history",
-                "searchset",
-                "collection",
-            ]
-        },
-        "timestamp": _STRING,
-        "total": {"type": "integer", "minimum": 0},
-        "link": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["relation", "url"],
-                "properties": {"relation": _STRING, "url": _STRING},
-            },
-        },
-        "entry": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "fullUrl": _STRING,
-                    "resource": _RESOURCE,
-                    "search": {
-                        "type": "object",
-                        "properties": {
-                            "mode": {"enum": ["match", "include", "outcome"]},
-                            "score": {"type": "number"},
-                        },
-                    },
-                    "request": {
-                        "type": "object",
-                        "required": ["method", "url"],
-                        "properties": {
-                            "method": {"enum": ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]},
-                            "url": _STRING,
-                            "ifNoneMatch": _STRING,
-                            "ifModifiedSince": _STRING,
-                            "ifMatch": _STRING,
-                            "ifNoneExist": _STRING,
-                        },
-                    },
-                    "response": {
-                        "type": "object",
-                        "required": ["status"],
-                        "properties": {
-                            "status": _STRING,
-                            "location": _STRING,
-                            "etag": _STRING,
-                            "lastModified": _STRING,
-                            "outcome": {"$ref": "#/components/schemas/OperationOutcome"},
-                        },
-                    },
-                },
+
+OPERATION_OUTCOME = _written_out(
+    "OperationOutcome",
+    "issue",
+    text={"type": "object"},
+    issue={
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "object",
+            "required": ["severity", "code"],
+            "properties": {
+                "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                "code": _STRING,
+                "details": _CODEABLE,
+                "diagnostics": _STRING,
+                "location": _STRINGS,
+                "expression": _STRINGS,
+                "extension": {"type": "array", "items": {"type": "object"}},
             },
         },
     },
+)
+
+_BUNDLE_TYPES = [
+    "document",
+    "message",
+    "transaction",
+    "transaction-response",
+    "batch",
+    "batch-response",
+    "history",
+    "searchset",
+    "collection",
+]
+_ENTRY_REQUEST = {
+    "type": "object",
+    "required": ["method", "url"],
+    "properties": {
+        "method": {"enum": ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]},
+        "url": _STRING,
+        "ifNoneMatch": _STRING,
+        "ifModifiedSince": _STRING,
+        "ifMatch": _STRING,
+        "ifNoneExist": _STRING,
+    },
 }
+_ENTRY_RESPONSE = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": _STRING,
+        "location": _STRING,
+        "etag": _STRING,
+        "lastModified": _STRING,
+        "outcome": {"$ref": "#/components/schemas/OperationOutcome"},
+    },
+}
+BUNDLE = _written_out(
+    "Bundle",
+    "type",
+    type={"enum": _BUNDLE_TYPES},
+    timestamp=_STRING,
+    total={"type": "integer", "minimum": 0},
+    link={
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["relation", "url"],
+            "properties": {"relation": _STRING, "url": _STRING},
+        },
+    },
+    entry={
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "fullUrl": _STRING,
+                "resource": _RESOURCE,
+                "search": {
+                    "type": "object",
+                    "properties": {
+                        "mode": {"enum": ["match", "include", "outcome"]},
+                        "score": {"type": "number"},
+                    },
+                },
+                "request": _ENTRY_REQUEST,
+                "response": _ENTRY_RESPONSE,
+            },
+        },
+    },
+)
 
 
 @cache

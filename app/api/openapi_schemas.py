@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.fhir.operations import Operation
+from app.fhir.primitives import ID_PATTERN
 
 FHIR_MEDIA = "application/fhir+json"
 
@@ -47,8 +48,24 @@ _HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
 _MEDIA = (FHIR_MEDIA, "application/json")
 # R4 datatypes.html#id; a version id is digits.
 _PATH_PARAMETERS = {
-    "id": {"type": "string", "pattern": "^[A-Za-z0-9\\-.]{1,64}$"},
+    "id": {"type": "string", "pattern": ID_PATTERN},
     "vid": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+}
+
+
+# RFC 6902 §4: an array of operations, each with `op` and `path`.
+_JSON_PATCH = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {"type": "string", "pattern": "^(/[^/]*)*$"},
+            "from": {"type": "string", "pattern": "^(/[^/]*)*$"},
+            "value": {},
+        },
+    },
 }
 
 
@@ -110,11 +127,7 @@ def _request_body(op: Operation, resource_type: str | None) -> dict[str, Any] | 
     if op.body == "patch":
         return {
             "required": True,
-            "content": {
-                "application/json-patch+json": {
-                    "schema": {"type": "array", "items": {"type": "object"}}
-                }
-            },
+            "content": {"application/json-patch+json": {"schema": _JSON_PATCH}},
         }
     if op.body == "form":
         return {

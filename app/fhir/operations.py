@@ -11,7 +11,7 @@ How to add one: docs/architecture.md, "Adding an operation".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from app.fhir.resource_types import REGISTRY, Interaction, ResourceTypeSpec
@@ -107,6 +107,55 @@ _VERSION_HEADERS = ("ETag", "Last-Modified")
 _CREATED_HEADERS = (*_VERSION_HEADERS, "Location", "Content-Location")
 
 
+# The instance-level writes; their conditional forms differ only in level (R4
+# http.html#cond-update, #cdelete).
+_UPDATE = Operation(
+    "update",
+    "instance",
+    "PUT",
+    None,
+    "update",
+    "u",
+    "U",
+    requires=Interaction.UPDATE,
+    write=True,
+    summary="Update a {t} (update-as-create with a client id is allowed)",
+    body="resource",
+    statuses=frozenset({200, 201, 404, 409, 412, 422}),
+    headers=_CREATED_HEADERS,
+)
+
+_PATCH = Operation(
+    "patch",
+    "instance",
+    "PATCH",
+    None,
+    "patch",
+    "u",
+    "U",
+    requires=Interaction.PATCH,
+    write=True,
+    summary="JSON-Patch a {t}",
+    body="patch",
+    statuses=frozenset({200, 404, 409, 410, 412, 422}),
+    headers=_VERSION_HEADERS,
+)
+
+_DELETE = Operation(
+    "delete",
+    "instance",
+    "DELETE",
+    None,
+    "delete",
+    "d",
+    "D",
+    requires=Interaction.DELETE,
+    write=True,
+    summary="Delete a {t} (logical; history keeps it)",
+    answer="none",
+    statuses=frozenset({204, 404, 409, 412}),
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     # -- system level (R4 http.html#transaction, #history, #search) ------------------
     Operation(
@@ -189,49 +238,23 @@ OPERATIONS: tuple[Operation, ...] = (
         statuses=frozenset({200, 201, 404, 409, 412, 422}),
         headers=_CREATED_HEADERS,
     ),
-    Operation(
-        "conditional-update",
-        "type",
-        "PUT",
-        None,
-        "update",
-        "u",
-        "U",
-        requires=Interaction.UPDATE,
-        write=True,
+    replace(
+        _UPDATE,
+        name="conditional-update",
+        level="type",
         summary="Update the {t} matching the search criteria",
-        body="resource",
-        statuses=frozenset({200, 201, 404, 409, 412, 422}),
-        headers=_CREATED_HEADERS,
     ),
-    Operation(
-        "conditional-patch",
-        "type",
-        "PATCH",
-        None,
-        "patch",
-        "u",
-        "U",
-        requires=Interaction.PATCH,
-        write=True,
+    replace(
+        _PATCH,
+        name="conditional-patch",
+        level="type",
         summary="JSON-Patch the {t} matching the search criteria",
-        body="patch",
-        statuses=frozenset({200, 404, 409, 410, 412, 422}),
-        headers=_VERSION_HEADERS,
     ),
-    Operation(
-        "conditional-delete",
-        "type",
-        "DELETE",
-        None,
-        "delete",
-        "d",
-        "D",
-        requires=Interaction.DELETE,
-        write=True,
+    replace(
+        _DELETE,
+        name="conditional-delete",
+        level="type",
         summary="Delete the {t} matching the search criteria",
-        answer="none",
-        statuses=frozenset({204, 404, 409, 412}),
     ),
     Operation(
         "validate",
@@ -276,50 +299,9 @@ OPERATIONS: tuple[Operation, ...] = (
         statuses=frozenset({200, 304, 404, 410}),
         headers=_VERSION_HEADERS,
     ),
-    Operation(
-        "update",
-        "instance",
-        "PUT",
-        None,
-        "update",
-        "u",
-        "U",
-        requires=Interaction.UPDATE,
-        write=True,
-        summary="Update a {t} (update-as-create with a client id is allowed)",
-        body="resource",
-        statuses=frozenset({200, 201, 404, 409, 412, 422}),
-        headers=_CREATED_HEADERS,
-    ),
-    Operation(
-        "patch",
-        "instance",
-        "PATCH",
-        None,
-        "patch",
-        "u",
-        "U",
-        requires=Interaction.PATCH,
-        write=True,
-        summary="JSON-Patch a {t}",
-        body="patch",
-        statuses=frozenset({200, 404, 409, 410, 412, 422}),
-        headers=_VERSION_HEADERS,
-    ),
-    Operation(
-        "delete",
-        "instance",
-        "DELETE",
-        None,
-        "delete",
-        "d",
-        "D",
-        requires=Interaction.DELETE,
-        write=True,
-        summary="Delete a {t} (logical; history keeps it)",
-        answer="none",
-        statuses=frozenset({204, 404, 409, 412}),
-    ),
+    _UPDATE,
+    _PATCH,
+    _DELETE,
     Operation(
         "history-instance",
         "instance",
