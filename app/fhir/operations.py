@@ -348,6 +348,12 @@ assert all(
     for op in OPERATIONS
 ), "an interaction code has one permission letter and one audit action"
 
+# Reads whose scope is checked up front for the type the URL names: a refusal is a 403,
+# not an empty answer that would hide it.
+READ_INTERACTIONS = frozenset(
+    op.interaction for op in OPERATIONS if op.permission in ("r", "s") and not op.write
+)
+
 
 def find(level: Level, method: str, segment: str | None, versioned: bool) -> Operation | None:
     """The operation at this URL shape and method (HEAD is GET); None if there is none."""

@@ -16,6 +16,7 @@ from app.access.authorities import Authorities
 from app.access.decision import AccessDenied
 from app.access.policy import AccessPolicy
 from app.audit.recorder import AUDIT_WRITER, Access, AccessLog, AuditTrail
+from app.fhir.operations import READ_INTERACTIONS
 from app.fhir.outcome import FhirError, bad_request, operation_outcome
 from app.fhir.resource_types import spec_for
 from app.fhir.subscription import EndpointPolicy
@@ -39,9 +40,6 @@ from app.storage.access_facts import AccessFacts
 from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
 
-# Interactions whose scope is checked up front for the type they name (403, not empty).
-_READS = {"read", "vread", "search-type", "history-instance", "history-type"}
-
 
 @dataclass(frozen=True, slots=True)
 class ServiceLimits:
@@ -52,7 +50,7 @@ class ServiceLimits:
 def _check_read(s: Session, resource_type: str | None, interaction: str) -> None:
     """403 when no scope lets the caller read `resource_type` this way (an empty result
     would hide the refusal); records the granting rule for the audit."""
-    if resource_type is None or interaction not in _READS:
+    if resource_type is None or interaction not in READ_INTERACTIONS:
         return
     row_filter = s.policy.read_filter(resource_type, interaction)
     if row_filter.deny_all:

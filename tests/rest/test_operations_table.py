@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.access.scopes import permission_for
 from app.audit.events import action_for
 from app.fhir.capability import capability_statement
-from app.fhir.operations import BY_NAME, OPERATIONS, Operation, routes
+from app.fhir.operations import BY_NAME, OPERATIONS, READ_INTERACTIONS, Operation, routes
 from app.fhir.outcome import FhirError
 from app.interactions.operations import check_bindings, operation_for
 from app.interactions.request import FhirRequest
@@ -134,3 +134,16 @@ def test_a_request_without_an_operation_is_refused(request_: FhirRequest, status
     with pytest.raises(FhirError) as refused:
         operation_for(request_)
     assert refused.value.status == status
+
+
+def test_the_reads_checked_up_front_are_the_reads_of_the_table() -> None:
+    # A refused read is a 403, not an empty answer; writes check their scope themselves.
+    assert {
+        "read",
+        "vread",
+        "search-type",
+        "search-system",
+        "history-instance",
+        "history-type",
+        "history-system",
+    } == READ_INTERACTIONS
