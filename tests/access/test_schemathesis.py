@@ -8,7 +8,10 @@ response schemas, positive data accepted, negative data rejected, auth not ignor
 unsupported methods answered 405 with `Allow`. The only deviations are in `EXCLUDED`,
 each with its reason. The deterministic object-level matrix (every rule, named ids) is
 tests/access/test_access_rules.py; the hypothesis budget here is small, so this is a
-contract test, not a fuzzing campaign.
+contract test, not a fuzzing campaign. Cases come from schemathesis's fuzzing phase
+(`as_strategy`); the coverage phase's own scenarios (undeclared methods → 405 with
+`Allow`, OPTIONS `Allow` = documented methods) are asserted deterministically for every
+path of the operations table in tests/rest/test_operations_table.py.
 """
 
 from __future__ import annotations

@@ -33,9 +33,16 @@ def test_every_fhir_path_takes_exactly_the_methods_of_its_operations(app: FastAP
         for path, methods in by_path.items():
             url = "/fhir" + path.replace("{id}", "x").replace("{vid}", "1")
             allowed = methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set())
+            allow = ", ".join(m for m in order if m in allowed)
             answer = client.options(url)
             assert answer.status_code == 204, url
-            assert answer.headers["allow"] == ", ".join(m for m in order if m in allowed), url
+            assert answer.headers["allow"] == allow, url
+            # RFC 9110 §15.5.6: a method the path does not take is a 405 with the same Allow.
+            for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - methods:
+                refused = client.request(method, url)
+                assert refused.status_code == 405, (method, url)
+                assert refused.headers["allow"] == allow, (method, url)
+                assert refused.json()["resourceType"] == "OperationOutcome"
 
 
 def test_the_openapi_document_lists_exactly_the_table(app: FastAPI) -> None:
