@@ -8,10 +8,12 @@ response schemas, positive data accepted, negative data rejected, auth not ignor
 unsupported methods answered 405 with `Allow`. The only deviations are in `EXCLUDED`,
 each with its reason. The deterministic object-level matrix (every rule, named ids) is
 tests/access/test_access_rules.py; the hypothesis budget here is small, so this is a
-contract test, not a fuzzing campaign. Cases come from schemathesis's fuzzing phase
-(`as_strategy`); the coverage phase's own scenarios (undeclared methods → 405 with
-`Allow`, OPTIONS `Allow` = documented methods) are asserted deterministically for every
-path of the operations table in tests/rest/test_operations_table.py.
+contract test, not a fuzzing campaign. Two runs: the fuzzing phase per operation
+(`as_strategy`, positive and negative), and schemathesis's engine with its coverage phase
+(boundary values, missing parameters, undeclared methods) over the whole document. The
+stateful phase is not run (its links would need the document to describe them). Every
+path's `Allow` and 405s are also asserted deterministically in
+tests/rest/test_operations_table.py.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
+from schemathesis import GenerationMode, engine
 from schemathesis.config._auth import WFCAuthConfig
 from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.engine import events
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    object_level_authorization,
+    positive_data_acceptance,
+)
 from schemathesis.wfc.integration import register_wfc_auth
 
 from tests.access.world import OTHER_MUNICIPALITY_SOR, load_world
@@ -58,10 +65,33 @@ EXCLUDED: dict[tuple[str, str], str] = {
         "#cdelete): any of the type's search parameters, an open set the document cannot "
         "mark as 'at least one required', so a request without any is rightly a 400."
     ),
+    (
+        "object_level_authorization",
+        "Organization, Practitioner, PractitionerRole, StructureDefinition, CodeSystem, ValueSet",
+    ): (
+        "Not patient data: every authenticated party with a scope may read them (rule "
+        "`non-patient-data`, docs/authorization.md), so another organisation reading the "
+        "hospital's Organization is the rule, not a bypass."
+    ),
+    ("negative_data_rejection", "$validate"): (
+        "$validate answers 200 with an OperationOutcome listing the issues whether or not "
+        "the resource is valid (R4 resource-operation-validate.html): validating an "
+        "invalid resource is the operation succeeding."
+    ),
 }
 
 
-def _excluded(operation: Any) -> list[Any]:
+_NOT_PATIENT_DATA = (
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "StructureDefinition",
+    "CodeSystem",
+    "ValueSet",
+)
+
+
+def _excluded_names(operation: Any) -> set[str]:
     """The checks `EXCLUDED` switches off for this operation."""
     body = operation.definition.raw.get("requestBody", {})
     json_body = any(
@@ -70,7 +100,21 @@ def _excluded(operation: Any) -> list[Any]:
     conditional = operation.method.upper() in ("PUT", "PATCH", "DELETE") and (
         "{id}" not in operation.path
     )
-    return [positive_data_acceptance] if json_body or conditional else []
+    names = {"positive_data_acceptance"} if json_body or conditional else set()
+    if operation.path.endswith("/$validate"):
+        names.add("negative_data_rejection")
+    parts = operation.path.split("/")  # /fhir/<type>/...
+    if len(parts) > 2 and parts[2] in _NOT_PATIENT_DATA:
+        names.add("object_level_authorization")
+    return names
+
+
+def _excluded(operation: Any) -> list[Any]:
+    checks = {
+        c.__name__: c
+        for c in (positive_data_acceptance, negative_data_rejection, object_level_authorization)
+    }
+    return [checks[name] for name in _excluded_names(operation)]
 
 
 @pytest.fixture
@@ -133,3 +177,33 @@ def test_the_whole_document_passes_the_default_checks(api_schema: Any) -> None:
         for failure in _failures(operation, mode)
     ]
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.slow
+def test_the_coverage_phase_passes_the_default_checks(api_schema: Any) -> None:
+    """schemathesis's engine, coverage phase only: boundary values, missing and
+    undeclared parameters, undeclared methods, over the whole document."""
+    operations = {r.ok().label: r.ok() for r in api_schema.get_all_operations()}
+    api_schema.config.cache.enabled = False  # no learned values carried between runs
+    phases = api_schema.config.phases
+    phases.examples.enabled = phases.fuzzing.enabled = phases.stateful.enabled = False
+    failures: set[str] = set()
+    scenarios = 0
+    for event in engine.from_schema(api_schema).execute():
+        if isinstance(event, events.FatalError | events.NonFatalError):
+            failures.add(f"engine error: {event!r}")
+        if not isinstance(event, events.ScenarioFinished):
+            continue
+        scenarios += 1
+        for checks in event.recorder.checks.values():
+            for check in checks:
+                info = check.failure_info
+                operation = operations.get(info.failure.operation) if info else None
+                if info is None or (
+                    operation is not None and check.name in _excluded_names(operation)
+                ):
+                    continue
+                failure = info.failure
+                failures.add(f"{failure.operation} {check.name}: {failure.message[:700]}")
+    assert scenarios >= len(operations) > 200, (scenarios, len(operations))
+    assert not failures, "\n".join(sorted(failures))
