@@ -22,10 +22,11 @@ from app.api.cors import CorsMiddleware
 from app.api.dev_inbox import dev_inbox_router
 from app.api.errors import install_error_handlers
 from app.api.export_routes import export_router
+from app.api.fhir_json_schemas import component_schemas
 from app.api.fhir_routes import fhir_router
 from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
-from app.api.openapi_schemas import component_schemas
+from app.api.openapi_schemas import error_responses
 from app.api.rate_limit import RateLimiter, RateLimitMiddleware, RateLimits
 from app.api.response_headers import ResponseHeadersMiddleware
 from app.api.routes_auth import router as auth_router
@@ -43,7 +44,6 @@ from app.interactions.access_setup import ExternalRegistries
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.export import ExportService, ExportSettings
-from app.interactions.outcomes import DEFINITION as OUTCOMES_DEFINITION
 from app.interactions.service import FhirService, ServiceLimits
 from app.logging_setup import configure_logging
 from app.portal import portal_router, portal_static
@@ -56,25 +56,6 @@ from app.subscriptions.worker import DeliverySettings, DeliveryWorker
 from app.version import RELEASE_DATE, __version__
 
 log = logging.getLogger("esp.main")
-
-OPERATIONS = (
-    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-    {"name": "rehabilitation-outcomes", "definition": OUTCOMES_DEFINITION},
-    # Bulk Data Access 2.0 (docs/bulk.md); Group/[id]/$export is not offered (no Group).
-    {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
-    {
-        "name": "everything",
-        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-    },
-)
-TYPE_OPERATIONS = {
-    "Patient": (
-        {
-            "name": "export",
-            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
-        },
-    ),
-}
 
 
 @cache
@@ -205,8 +186,6 @@ def create_app(
             # rest.security.cors: "Server adds CORS headers" (R4 capabilitystatement.html).
             security={**auth_service.capability_security(), "cors": bool(settings.cors_origins)},
             supported_profiles=service.conformance.profiles_by_type(),
-            operations=OPERATIONS,
-            type_operations=TYPE_OPERATIONS,
         )
 
     @asynccontextmanager
@@ -311,6 +290,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         )
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {}).update(component_schemas())
+        components["responses"] = error_responses()
         components["securitySchemes"] = {
             "bearer": {
                 "type": "http",

@@ -15,30 +15,18 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl
 
+from app.fhir.operations import PERMISSIONS, Permission
+
 Context = Literal["patient", "user", "system"]
-Permission = Literal["c", "r", "u", "d", "s"]
 Filter = tuple[tuple[str, str], ...]
 
 CONTEXTS: frozenset[str] = frozenset({"patient", "user", "system"})
 PERMISSION_ORDER = "cruds"
 
 # SMART v2 table "Scopes for requesting FHIR Resources": which REST interaction
-# needs which permission letter. Instance history is `r`; type/system history is `s`.
-_INTERACTIONS: dict[str, Permission] = {
-    "create": "c",
-    "read": "r",
-    "vread": "r",
-    "history": "r",
-    "history-instance": "r",
-    "update": "u",
-    "patch": "u",
-    "delete": "d",
-    "search": "s",
-    "search-type": "s",
-    "search-system": "s",
-    "history-type": "s",
-    "history-system": "s",
-}
+# needs which permission letter, from the operations table (instance history is `r`,
+# type/system history `s`), plus the generic names internal callers use.
+_INTERACTIONS: dict[str, Permission] = {**PERMISSIONS, "history": "r", "search": "s"}
 
 _V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
 _V2_PERMISSIONS = re.compile(r"c?r?u?d?s?")

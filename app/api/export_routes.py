@@ -15,24 +15,55 @@ from fastapi.responses import FileResponse, Response
 from app.api.body import read_json
 from app.api.fhir_routes import ContextFactory, _prefer
 from app.api.methods import HEAD_OF_GET
-from app.api.negotiation import FHIR_JSON, check_request_media_type, render
+from app.api.negotiation import (
+    FHIR_JSON,
+    check_request_media_type,
+    render,
+    response_media_type,
+)
+from app.api.openapi_schemas import bulk_docs
 from app.fhir.bulk import NDJSON, Level, parameters_pairs
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
 from app.interactions.export import FILE_PATH, STATUS_PATH, ExportService
 from app.settings import Settings
 
-_KICKOFF = {
-    "tags": ["Bulk Data"],
-    "responses": {202: {"description": "Accepted; Content-Location is the status URL"}},
+_QUEUED = {
+    "description": "Accepted; Content-Location is the status URL",
+    "headers": {"Content-Location": {"required": True, "schema": {"type": "string"}}},
+}
+_MANIFEST = {
+    "description": "Complete: the manifest (export.html#response---complete-status)",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+_RUNNING = {
+    "description": "In progress",
+    "headers": {
+        "Retry-After": {"required": True, "schema": {"type": "string"}},
+        "X-Progress": {"required": True, "schema": {"type": "string"}},
+    },
+}
+_FAILED = {"$ref": "#/components/responses/500", "description": "The export job failed"}
+_FILE = {
+    "description": "One NDJSON output file",
+    "content": {NDJSON: {"schema": {"type": "string"}}},
+}
+_DELETED = {
+    "description": "Deleted",
+    "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
 }
 
 
 def _check_async_request(request: Request) -> None:
-    """Bulk Data kick-offs need `Accept: application/fhir+json` and `Prefer: respond-async`
-    (export.html#headers); 400 otherwise."""
-    accept = [p.split(";")[0].strip().lower() for p in request.headers.get("accept", "").split(",")]
-    if FHIR_JSON not in accept:
-        raise bad_request("$export needs the header Accept: application/fhir+json", "Accept")
+    """Bulk Data kick-offs need `Prefer: respond-async`, and an Accept that admits
+    application/fhir+json (export.html#headers: without one the server MAY proceed as if
+    it had been sent, which `*/*` and no Accept do here); 400 otherwise."""
+    try:
+        response_media_type(request)
+    except FhirError:
+        raise bad_request(
+            "$export answers in application/fhir+json only: send Accept: application/fhir+json",
+            "Accept",
+        ) from None
     if _prefer(request, "respond-async") is None:
         raise bad_request("$export needs the header Prefer: respond-async", "Prefer")
 
@@ -120,27 +151,43 @@ def export_router(exports: ExportService, settings: Settings, context: ContextFa
                 endpoint,
                 methods=[method],
                 name=f"export-{name}-{method.lower()}",
-                summary=f"Bulk Data $export kick-off ({name} level)",
-                **_KICKOFF,
+                **bulk_docs(
+                    f"Bulk Data $export kick-off ({name} level)",
+                    {} if name == "group" else {202: _QUEUED},
+                    path_parameters=("id",) if name == "group" else (),
+                    kickoff=True,
+                    body=method == "POST",
+                ),
             )
-    for method, summary in (
-        ("GET", "Bulk Data export status (202 in progress, 200 with the manifest)"),
-        ("DELETE", "Cancel a Bulk Data export and delete its files"),
-    ):
+    status_docs = {
+        "GET": bulk_docs(
+            "Bulk Data export status (202 in progress, 200 with the manifest)",
+            {200: _MANIFEST, 202: _RUNNING, 500: _FAILED},
+            path_parameters=("job",),
+        ),
+        "DELETE": bulk_docs(
+            "Cancel a Bulk Data export and delete its files",
+            {202: _DELETED},
+            path_parameters=("job",),
+        ),
+    }
+    for method, docs in status_docs.items():
         add(
             f"/{STATUS_PATH}/{{job}}",
             endpoints.status,
             methods=[method],
             name=f"export-status-{method.lower()}",
-            summary=summary,
-            tags=["Bulk Data"],
+            **docs,
         )
     add(
         f"/{FILE_PATH}/{{job}}/{{name}}",
         endpoints.file,
         methods=["GET"],
         name="export-file",
-        summary="One NDJSON output file of a complete export",
-        tags=["Bulk Data"],
+        **bulk_docs(
+            "One NDJSON output file of a complete export",
+            {200: _FILE},
+            path_parameters=("job", "name"),
+        ),
     )
     return router

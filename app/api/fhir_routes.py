@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.api.body import read_body, read_json
 from app.api.negotiation import (
@@ -15,19 +16,28 @@ from app.api.negotiation import (
     FORM,
     JSON_PATCH,
     check_request_media_type,
-    pretty_requested,
-    render,
     response_media_type,
 )
 from app.api.openapi_schemas import route_docs
-from app.fhir.instant import format_http_date
-from app.fhir.resource_types import REGISTRY, Interaction, ResourceTypeSpec
+from app.api.responses import fhir_response
+from app.fhir.operations import routes
 from app.interactions.context import RequestContext
 from app.interactions.request import FhirRequest
 from app.interactions.service import FhirService
 from app.settings import Settings
 
 _JSON_BODIES = {FHIR_JSON, "application/json", "application/json+fhir"}
+
+
+class _IdConvertor(StringConvertor):
+    """An id segment never starts with `_` or `$` (R4 datatypes.html#id), so `CarePlan/_search`
+    and `CarePlan/_history` are not also `CarePlan/{id}` and `Allow` names only their methods.
+    Anything else reaches the interaction, which answers a bad id with a 400 naming it."""
+
+    regex = "[^/_$][^/]*"
+
+
+register_url_convertor("fhir_id", _IdConvertor())
 _CONTROL_PARAMS = {"_format", "_pretty"}
 
 ContextFactory = Callable[[Request], Awaitable[RequestContext]]
@@ -94,21 +104,8 @@ class FhirEndpoints:
         ctx = await self.context(request)  # authenticate before reading any body
         fhir_request = await _fhir_request(request, self.settings, **path)
         result = await self.service.execute(ctx, fhir_request)
-        headers: dict[str, str] = dict(result.headers)
-        if result.stored is not None:
-            headers["ETag"] = result.stored.etag
-            headers["Last-Modified"] = format_http_date(result.stored.last_updated)
-        location = self.service.location(result)
-        if location:
-            headers["Location"] = location
-            headers["Content-Location"] = location
-        body = self.service.body_for(result, fhir_request)
-        return render(
-            body,
-            result.status,
-            media_type=media_type,
-            pretty=pretty_requested(request),
-            headers=headers,
+        return fhir_response(
+            request, result, fhir_request, base_url=self.service.base_url, media_type=media_type
         )
 
     def endpoint(self, **fixed: str) -> Callable[..., Awaitable[Response]]:
@@ -125,90 +122,23 @@ class FhirEndpoints:
         return typed
 
 
-def _add_type_routes(router: APIRouter, endpoints: FhirEndpoints, spec: ResourceTypeSpec) -> None:
-    name = spec.name
-    ep = endpoints.endpoint
-
-    def add(path: str, methods: list[str], interaction: str, **fixed: str) -> None:
-        router.add_api_route(
-            path,
-            ep(resource_type=name, **fixed),
-            methods=methods,
-            name=f"{name}-{interaction}-{'-'.join(methods).lower()}",
-            **route_docs(name, interaction, methods[0]),
-        )
-
-    supports = spec.supports
-    if supports(Interaction.SEARCH_TYPE):
-        add(f"/{name}", ["GET"], "search")
-        add(f"/{name}/_search", ["POST"], "search", operation="_search")
-    if supports(Interaction.CREATE):
-        add(f"/{name}", ["POST"], "create")
-        add(f"/{name}", ["PUT"], "conditional-update")
-        add(f"/{name}", ["PATCH"], "conditional-patch")
-        add(f"/{name}", ["DELETE"], "conditional-delete")
-    if supports(Interaction.CREATE):
-        add(f"/{name}/$validate", ["POST"], "validate", operation="$validate")
-    if supports(Interaction.HISTORY_TYPE):
-        add(f"/{name}/_history", ["GET"], "history-type", operation="_history")
-    if supports(Interaction.READ):
-        add(f"/{name}/{{id}}", ["GET"], "read")
-    if supports(Interaction.UPDATE):
-        add(f"/{name}/{{id}}", ["PUT"], "update")
-        add(f"/{name}/{{id}}", ["PATCH"], "patch")
-        add(f"/{name}/{{id}}", ["DELETE"], "delete")
-    if supports(Interaction.HISTORY_INSTANCE):
-        add(f"/{name}/{{id}}/_history", ["GET"], "history-instance", operation="_history")
-    if supports(Interaction.VREAD):
-        add(f"/{name}/{{id}}/_history/{{vid}}", ["GET"], "vread", operation="_history")
-
-
 def fhir_router(service: FhirService, settings: Settings, context: ContextFactory) -> APIRouter:
+    """One route per (operation, resource type) of the operations table."""
     endpoints = FhirEndpoints(service, settings, context)
     router = APIRouter()
-    router.add_api_route(
-        "",
-        endpoints.endpoint(),
-        methods=["POST"],
-        name="batch-transaction",
-        **route_docs(None, "transaction", "POST"),
-    )
-    router.add_api_route(
-        "",
-        endpoints.endpoint(),
-        methods=["GET"],
-        name="search-system",
-        **route_docs(None, "search-system", "GET"),
-    )
-    router.add_api_route(
-        "/_history",
-        endpoints.endpoint(operation="_history"),
-        methods=["GET"],
-        name="history-system",
-        **route_docs(None, "history-system", "GET"),
-    )
-    for method in ("GET", "POST"):
+    for op, resource_type in routes():
+        fixed = {"resource_type": resource_type, "operation": op.segment}
         router.add_api_route(
-            "/$rehabilitation-outcomes",
-            endpoints.endpoint(operation="$rehabilitation-outcomes"),
-            methods=[method],
-            name=f"rehabilitation-outcomes-{method.lower()}",
-            **route_docs(None, "rehabilitation-outcomes", method),
+            op.path(resource_type).replace("{id}", "{id:fhir_id}"),
+            endpoints.endpoint(**{k: v for k, v in fixed.items() if v is not None}),
+            methods=[op.method],
+            name=f"{resource_type or 'system'}-{op.name}-{op.method.lower()}",
+            **route_docs(op, resource_type),
         )
     # Clients differ on whether the base URL ends in a slash; accept both.
     router.add_api_route(
         "/", endpoints.endpoint(), methods=["GET", "POST"], include_in_schema=False
     )
-    for spec in REGISTRY.values():
-        _add_type_routes(router, endpoints, spec)
-    for method in ("GET", "POST"):  # R4 patient-operation-everything
-        router.add_api_route(
-            "/Patient/{id}/$everything",
-            endpoints.endpoint(resource_type="Patient", operation="$everything"),
-            methods=[method],
-            name=f"Patient-everything-{method.lower()}",
-            **route_docs("Patient", "everything", method),
-        )
     return router
 
 

@@ -3,7 +3,8 @@
 HEAD runs the GET route and drops the body, so its headers (ETag, Last-Modified,
 Content-Type, Content-Length) are exactly those of the GET. OPTIONS on /fhir and /auth
 answers 204 with an `Allow` header listing the methods the path's routes take; a CORS preflight from
-an allowed origin is answered before this (app/api/cors.py).
+an allowed origin is answered before this (app/api/cors.py). A 405 carries the same `Allow`
+(RFC 9110 §15.5.6): the router would name only the methods of the first route it found.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.asgi_headers import in_api
+from app.api.asgi_headers import in_api, with_headers
 
 # Set in the scope of a GET that answers a HEAD: a GET with side effects refuses it.
 HEAD_OF_GET = "esp.head"
@@ -51,7 +52,20 @@ class MethodsMiddleware:
         elif scope["method"] == "OPTIONS" and in_api(scope):
             await self._options(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._allow_on_405(scope, send))
+
+    @staticmethod
+    def _allow_on_405(scope: Scope, send: Send) -> Send:
+        async def allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = allowed_methods(scope["app"].router.routes, scope)
+                if methods:
+                    message = with_headers(
+                        message, [(b"allow", ", ".join(methods).encode())], replace=True
+                    )
+            await send(message)
+
+        return allow
 
     async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def without_body(message: Message) -> None:
@@ -59,7 +73,11 @@ class MethodsMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET", HEAD_OF_GET: True}, receive, without_body)
+        await self.app(
+            {**scope, "method": "GET", HEAD_OF_GET: True},
+            receive,
+            self._allow_on_405(scope, without_body),
+        )
 
     async def _options(self, scope: Scope, receive: Receive, send: Send) -> None:
         methods = allowed_methods(scope["app"].router.routes, scope)

@@ -53,11 +53,37 @@ def _oauth_error(exc: OAuthError) -> JSONResponse:
     return _oauth(exc.body(), exc.status)
 
 
+_OBJECT = {"schema": {"type": "object"}}
+_OAUTH = {"application/json": _OBJECT}  # RFC 6749 §5.1, §5.2
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_OUTCOME = {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}
+_NOT_HERE = {"description": "No such issuer or discovery here", "content": _OUTCOME}
+_RETRY = {"Retry-After": {"schema": {"type": "integer"}, "required": True}}
+_THROTTLED = {"description": "Rate-limited", "content": _OAUTH, "headers": _RETRY}
+
+
+def _docs(*codes: int, ok: dict[str, Any] = _OAUTH) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for an authorization-server route: OAuth JSON errors, OperationOutcome 404."""
+    texts = {
+        200: ("OK", ok),
+        302: ("Redirect to the client (SMART App Launch)", None),
+        303: ("Redirect to the client after a form post", None),
+        400: ("OAuth error (RFC 6749 §5.2)", {**_OAUTH, **ok}),
+        401: ("invalid_client (RFC 6749 §5.2)", _OAUTH),
+    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        text, content = texts[code]
+        responses[code] = {"description": text, **({"content": content} if content else {})}
+    responses[404] = _NOT_HERE
+    return responses
+
+
 def make_router(*, auth_path: str = "/auth", fhir_path: str = "/fhir") -> APIRouter:
     """The router; include it before any FHIR catch-all route such as /fhir/{type}/{id}."""
     router = APIRouter(tags=["authorization"])
 
-    @router.post(f"{auth_path}/token")
+    @router.post(f"{auth_path}/token", responses=_docs(200, 400, 401) | {429: _THROTTLED})
     async def token(request: Request) -> Response:
         issuer = auth_service(request).dev_issuer
         if issuer is None:
@@ -74,13 +100,13 @@ def make_router(*, auth_path: str = "/auth", fhir_path: str = "/fhir") -> APIRou
         except OAuthError as exc:
             return _oauth_error(exc)
 
-    @router.get(f"{auth_path}/authorize")
+    @router.get(f"{auth_path}/authorize", responses=_docs(200, 302, 400, ok=_HTML))
     async def authorize(request: Request) -> Response:
         launch = _launch(request)
         outcome = await launch.authorize(request.query_params.multi_items())
         return render_outcome(request, outcome, launch.authorization_url)
 
-    @router.post(f"{auth_path}/authorize")
+    @router.post(f"{auth_path}/authorize", responses=_docs(200, 303, 400, ok=_HTML))
     async def authorize_post(request: Request) -> Response:
         """SMART `authorize-post`, and the sign-in pages' forms."""
         launch = _launch(request)
@@ -95,7 +121,7 @@ def make_router(*, auth_path: str = "/auth", fhir_path: str = "/fhir") -> APIRou
             outcome = await launch.authorize(items)
         return render_outcome(request, outcome, launch.authorization_url)
 
-    @router.post(f"{auth_path}/dev-token")
+    @router.post(f"{auth_path}/dev-token", responses=_docs(200, 400))
     async def dev_token(request: Request) -> Response:
         issuer = auth_service(request).dev_token_issuer
         if issuer is None:
@@ -109,14 +135,14 @@ def make_router(*, auth_path: str = "/auth", fhir_path: str = "/fhir") -> APIRou
         except OAuthError as exc:
             return _oauth_error(exc)
 
-    @router.get(f"{auth_path}/jwks.json")
+    @router.get(f"{auth_path}/jwks.json", responses=_docs(200))
     async def jwks(request: Request) -> Response:
         issuer = auth_service(request).dev_issuer
         if issuer is None:
             raise HTTPException(404)
         return JSONResponse(issuer.public_jwks(), headers={"Cache-Control": "public, max-age=300"})
 
-    @router.get(f"{fhir_path}/.well-known/smart-configuration")
+    @router.get(f"{fhir_path}/.well-known/smart-configuration", responses=_docs(200))
     async def smart_configuration(request: Request) -> Response:
         config = auth_service(request).smart_configuration()
         if config is None:

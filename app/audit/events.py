@@ -14,6 +14,7 @@ from typing import Any, Literal
 from app.access.principal import Principal
 from app.audit.agents import client_who, internal_who, organisation_who, person_who
 from app.fhir.instant import format_instant
+from app.fhir.operations import AUDIT_ACTIONS, AuditAction
 
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
@@ -31,24 +32,8 @@ OVERRIDE_TAG = {
     "display": "Værdispring",
 }
 
-Action = Literal["C", "R", "U", "D", "E"]
+Action = AuditAction
 Outcome = Literal["0", "4", "8", "12"]  # success, minor failure (refused), serious, major
-
-_ACTIONS: dict[str, Action] = {
-    "create": "C",
-    "read": "R",
-    "vread": "R",
-    "history-instance": "R",
-    "history-type": "R",
-    "history-system": "R",
-    "search-type": "E",
-    "search-system": "E",
-    "update": "U",
-    "patch": "U",
-    "delete": "D",
-    "transaction": "E",
-    "batch": "E",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +60,8 @@ def _policy(rule: str) -> str:
 
 
 def action_for(interaction: str) -> Action:
-    return _ACTIONS.get(interaction, "E")
+    """AuditEvent.action of an interaction, from the operations table (E when not listed)."""
+    return AUDIT_ACTIONS.get(interaction, "E")
 
 
 def _agents(principal: Principal, org_name: str | None, rule: str) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 import orjson
@@ -32,6 +33,7 @@ from app.access.principal import InvalidClaims, Principal
 from app.audit.recorder import AUDIT_WRITER, AuditTrail
 from app.fhir.bulk import type_criteria
 from app.fhir.outcome import FhirError
+from app.fhir.search.model import ANY_PATIENT
 from app.fhir.search.parse import parse_search
 from app.interactions.access_setup import ExternalRegistries, build_policy
 from app.interactions.context import RequestContext
@@ -181,6 +183,10 @@ class ExportWorker:
             default_count=settings.page_size,
             max_count=settings.page_size,
         )
+        if job.level == "patient" and rtype != "Patient":
+            # Patient/$export: only what lies in some patient's compartment (a Provenance
+            # of an Organization is a compartment type's resource but nobody's data).
+            request = replace(request, compartment=ANY_PATIENT)
         limits = SearchLimits(settings.page_size, settings.page_size, 0)
         key = await self._key()
         directory = job_directory(settings, job.id)

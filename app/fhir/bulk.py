@@ -21,6 +21,7 @@ from app.fhir.primitives import printable
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.definitions import PATIENT_COMPARTMENT
 from app.fhir.search.parse import parse_search
+from app.fhir.validation import require_valid
 
 Level = Literal["system", "patient"]
 NDJSON = "application/fhir+ndjson"
@@ -65,11 +66,11 @@ class ExportRequest:
 
 
 def parameters_pairs(body: Any) -> list[tuple[str, str]]:
-    """A POST kick-off's `Parameters` resource as (name, value) pairs (export.html#post)."""
-    if body is None:
-        return []
+    """A POST kick-off's `Parameters` resource as (name, value) pairs (export.html#post);
+    a body that is anything else (JSON null included) is a 400."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise bad_request("A POST kick-off takes a Parameters resource", "Parameters")
+    require_valid(body, "Parameters")  # valid R4 first: a 400 naming the element otherwise
     pairs: list[tuple[str, str]] = []
     for index, parameter in enumerate(body.get("parameter") or []):
         where = f"Parameters.parameter[{index}]"

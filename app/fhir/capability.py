@@ -1,8 +1,9 @@
 """The CapabilityStatement, generated from the registries the server actually runs on.
 
-Resource types and interactions come from `resource_types.REGISTRY`, search
-parameters and includes from `search.registry`, so /metadata cannot drift from
-the behaviour (R4 capabilitystatement.html).
+Resource types and interactions come from `resource_types.REGISTRY`, system
+interactions and `$` operations from `operations.OPERATIONS`, search parameters and
+includes from `search.registry`, so /metadata cannot drift from the behaviour
+(R4 capabilitystatement.html).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from app.fhir.operations import OPERATIONS
 from app.fhir.resource_types import REGISTRY, Interaction
 from app.fhir.search.registry import (
     SearchParam,
@@ -34,9 +36,20 @@ def _search_param_entries(params: Mapping[str, SearchParam]) -> list[dict[str, A
     ]
 
 
-def _resource_entry(
-    name: str, profiles: Sequence[str], operations: Sequence[Mapping[str, str]] = ()
-) -> dict[str, Any]:
+def _operation_entries(resource_type: str | None) -> list[dict[str, str]]:
+    """rest.operation (no type: system level) or rest.resource.operation of one type."""
+    found: dict[str, dict[str, str]] = {}
+    for op in OPERATIONS:
+        if op.definition is None or (op.level == "system") != (resource_type is None):
+            continue
+        if resource_type is not None and not op.offered_by(REGISTRY[resource_type]):
+            continue
+        name = (op.segment or op.name).lstrip("$")
+        found.setdefault(name, {"name": name, "definition": op.definition})
+    return list(found.values())
+
+
+def _resource_entry(name: str, profiles: Sequence[str]) -> dict[str, Any]:
     spec = REGISTRY[name]
     writable = spec.writable
     entry: dict[str, Any] = {
@@ -60,8 +73,8 @@ def _resource_entry(
         entry["searchInclude"] = list(include_targets(name))
         entry["searchRevInclude"] = list(revinclude_sources(name))
         entry["searchParam"] = _search_param_entries(params)
-    if operations:
-        entry["operation"] = [dict(op) for op in operations]
+    if operations := _operation_entries(name):
+        entry["operation"] = operations
     return entry
 
 
@@ -72,26 +85,17 @@ def capability_statement(
     release_date: str,
     security: Mapping[str, Any] | None = None,
     supported_profiles: Mapping[str, Sequence[str]] | None = None,
-    operations: Sequence[Mapping[str, str]] = (),
-    type_operations: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
 ) -> dict[str, Any]:
     profiles = supported_profiles or {}
-    by_type = type_operations or {}
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "FHIR R4 API for sharing Danish care plans across sectors.",
     }
     if security:
         rest["security"] = dict(security)
-    rest["resource"] = [
-        _resource_entry(name, profiles.get(name, ()), by_type.get(name, ()))
-        for name in sorted(REGISTRY)
-    ]
+    rest["resource"] = [_resource_entry(name, profiles.get(name, ())) for name in sorted(REGISTRY)]
     rest["interaction"] = [
-        {"code": "transaction"},
-        {"code": "batch"},
-        {"code": "history-system"},
-        {"code": "search-system"},
+        {"code": code} for op in OPERATIONS if op.level == "system" for code in op.capability
     ]
     rest["searchParam"] = [
         {
@@ -100,8 +104,8 @@ def capability_statement(
             "definition": "http://hl7.org/fhir/SearchParameter/Resource-type",
         }
     ]
-    if operations:
-        rest["operation"] = [dict(op) for op in operations]
+    if operations := _operation_entries(None):
+        rest["operation"] = operations
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

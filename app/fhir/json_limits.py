@@ -158,7 +158,9 @@ def _check(value: Any, max_depth: int, max_array_length: int) -> None:
 
 
 def string_issue(value: Any) -> Issue | None:
-    """The first string or element name that is not a FHIR string (R4 datatypes.html#string)."""
+    """The first string or element name that is not a FHIR string (R4 datatypes.html#string),
+    or the first element whose value is `null` (R4 json.html: an element without a value is
+    left out; `null` stands only in arrays, aligning a primitive array with its `_` array)."""
     root = _root(value)
     stack: list[tuple[Any, tuple[Any, ...] | None]] = [(value, None)]
     while stack:
@@ -173,6 +175,14 @@ def string_issue(value: Any) -> Issue | None:
                         f"{path}: the element name is not valid: {problem}",
                         path,
                         rule="string",
+                    )
+                if child is None:
+                    path = _path((trail, key), root)
+                    return error(
+                        "value",
+                        f"{path}: null is not a FHIR value; leave the element out",
+                        path,
+                        rule="json-null",
                     )
                 stack.append((child, (trail, key)))
         elif isinstance(node, list):

@@ -21,6 +21,9 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # R4 datatypes.html#string: no code points below 32 except tab, LF and CR; plus surrogates.
 _NOT_FHIR_STRING = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _DIGITS = re.compile(r"[0-9]+")
+# R4 datatypes.html#id.
+ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
+_ID = re.compile(ID_PATTERN)
 
 
 def _described(char: str) -> str:
@@ -90,3 +93,13 @@ def parse_etag_version(digits: str, header: str) -> int:
             412, "conflict", f"{header} names version {digits}, which does not exist", header
         )
     return version
+
+
+def check_id(value: str, expression: str = "id") -> None:
+    """400 naming `expression` when `value` is not a FHIR id (it can name no resource)."""
+    check_storable(value, expression, "The resource id in the URL")
+    if not _ID.match(value):
+        raise bad_request(
+            f"'{printable(value)}' is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-', '.')",
+            expression,
+        )

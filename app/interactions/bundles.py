@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 
-from app.fhir.bundle import status_line
+from app.fhir.bundle import response_entry, status_line
 from app.fhir.outcome import FhirError, Issue, bad_request, operation_outcome
 from app.fhir.primitives import check_storable
 from app.interactions.conditional import (
@@ -37,7 +37,6 @@ _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _INTERACTION = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 Handle = Callable[[Session, FhirRequest], Awaitable[Result]]
-Render = Callable[[Result, FhirRequest], dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -274,12 +273,22 @@ def _check_overlaps(entries: list[_Entry]) -> None:
         seen[key] = entry.index
 
 
+def response_of(result: Result, req: FhirRequest, base_url: str) -> dict[str, Any]:
+    """A batch/transaction-response entry: the entry's HTTP answer as Bundle data
+    (R4 bundle.html Bundle.entry.response; the HTTP rendering is app/api/responses.py)."""
+    stored = result.stored
+    return response_entry(
+        result.status,
+        resource=result.body_for(req.method, req.prefer_return) if req.method != "DELETE" else None,
+        full_url=f"{base_url}/{stored.reference}" if stored else None,
+        location=result.location_url(base_url),
+        etag=stored.etag if stored else None,
+        last_modified=stored.last_updated if stored else None,
+    )
+
+
 async def run_transaction(
-    s: Session,
-    bundle: dict[str, Any],
-    outer: FhirRequest,
-    handle: Handle,
-    render: Render,
+    s: Session, bundle: dict[str, Any], outer: FhirRequest, handle: Handle
 ) -> dict[str, Any]:
     """All entries in the session's one transaction; any FhirError aborts the whole Bundle."""
     entries = _entries(bundle, s.repo.base_url, outer)
@@ -304,7 +313,7 @@ async def run_transaction(
             result = await handle(s, request)
         except FhirError as exc:
             raise _at_entry(exc, entry.index) from None
-        responses[entry.index] = render(result, request)
+        responses[entry.index] = response_of(result, request, s.repo.base_url)
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",
@@ -318,7 +327,6 @@ async def run_batch(
     outer: FhirRequest,
     base_url: str,
     handle_alone: Callable[[RequestContext, FhirRequest], Awaitable[Result]],
-    render: Render,
 ) -> dict[str, Any]:
     """Each entry independently; a failing entry answers with its OperationOutcome."""
     raw_entries = bundle.get("entry") or []
@@ -329,7 +337,7 @@ async def run_batch(
             if any(r.startswith("urn:uuid:") for r in _references(entry.request.body)):
                 raise bad_request("Batch entries cannot reference each other by urn:uuid")
             result = await handle_alone(ctx, entry.request)
-            responses.append(render(result, entry.request))
+            responses.append(response_of(result, entry.request, base_url))
         except FhirError as exc:
             failure = _at_entry(exc, index)
             responses.append(

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from app.fhir.outcome import bad_request
-from app.fhir.primitives import check_storable, parse_etag_version
+from app.fhir.primitives import check_id, check_storable, parse_etag_version
 
 _VERSION_ETAG = re.compile(r'^(W/)?"?(?P<v>[0-9]+)"?$')
 
@@ -59,9 +59,10 @@ class FhirRequest:
 
 
 def check_request_text(req: FhirRequest) -> None:
-    """400 when the path or the query holds a character the database cannot store."""
+    """400 when the path holds no FHIR id, or path or query a character the database
+    cannot store."""
     if req.resource_id is not None:
-        check_storable(req.resource_id, "id", "The resource id in the URL")
+        check_id(req.resource_id)
     if req.version is not None:
         check_storable(req.version, "_history", "The version id in the URL")
     criteria = parse_qsl(req.if_none_exist, keep_blank_values=True) if req.if_none_exist else []

@@ -10,17 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode
 
 from app.access.authorities import Authorities
 from app.access.decision import AccessDenied
 from app.access.policy import AccessPolicy
 from app.audit.recorder import AUDIT_WRITER, Access, AccessLog, AuditTrail
-from app.fhir.bundle import response_entry
-from app.fhir.outcome import FhirError, bad_request, information, not_found, operation_outcome
-from app.fhir.primitives import parse_version_id
-from app.fhir.resource_types import Interaction, spec_for
+from app.fhir.operations import READ_INTERACTIONS
+from app.fhir.outcome import FhirError, bad_request, operation_outcome
+from app.fhir.resource_types import spec_for
 from app.fhir.subscription import EndpointPolicy
 from app.interactions import bundles, history
 from app.interactions.access_setup import (
@@ -32,9 +30,10 @@ from app.interactions.access_setup import (
 from app.interactions.conformance import ConformanceResources
 from app.interactions.context import RequestContext
 from app.interactions.crud import CrudHandlers, HiddenFromCaller, visible_current
-from app.interactions.everything import EVERYTHING, everything
-from app.interactions.outcomes import OUTCOMES_OPERATION, rehabilitation_outcomes
-from app.interactions.request import FhirRequest, check_request_text
+from app.interactions.everything import everything
+from app.interactions.operations import Handler, Standalone, check_bindings, operation_for
+from app.interactions.outcomes import rehabilitation_outcomes
+from app.interactions.request import FhirRequest
 from app.interactions.result import Result
 from app.interactions.search import search
 from app.interactions.session import Session
@@ -42,13 +41,6 @@ from app.interactions.writes import ProfileValidator, WriteChecks
 from app.storage.access_facts import AccessFacts
 from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
-
-Handler = Callable[[Session, FhirRequest], Awaitable[Result]]
-# System-level operations ([base]/$name), each audited as the interaction `operation`.
-SYSTEM_OPERATIONS: dict[str, Handler] = {OUTCOMES_OPERATION: rehabilitation_outcomes}
-_WRITES = {Interaction.CREATE, Interaction.UPDATE, Interaction.PATCH, Interaction.DELETE}
-# Interactions whose scope is checked up front for the type they name (403, not empty).
-_READS = {"read", "vread", "search-type", "history-instance", "history-type"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +52,7 @@ class ServiceLimits:
 def _check_read(s: Session, resource_type: str | None, interaction: str) -> None:
     """403 when no scope lets the caller read `resource_type` this way (an empty result
     would hide the refusal); records the granting rule for the audit."""
-    if resource_type is None or interaction not in _READS:
+    if resource_type is None or interaction not in READ_INTERACTIONS:
         return
     row_filter = s.policy.read_filter(resource_type, interaction)
     if row_filter.deny_all:
@@ -100,6 +92,32 @@ class FhirService:
         self.access_log = AccessLog(storage, self.audit)
         self.registries = registries or ExternalRegistries()
         self.authorities = authorities or Authorities()
+        # The handler of every operation in app/fhir/operations.py, by operation name.
+        self.handlers: dict[str, Handler] = {
+            "search-system": self._search,
+            "history-system": self._history,
+            "search": self._search,
+            "search-post": self._search,
+            "create": self.crud.create,
+            "conditional-update": self.crud.update,
+            "conditional-patch": self.crud.patch,
+            "conditional-delete": self.crud.delete,
+            "validate": self._validate,
+            "history-type": self._history,
+            "read": self.crud.read,
+            "update": self.crud.update,
+            "patch": self.crud.patch,
+            "delete": self.crud.delete,
+            "history-instance": self._history,
+            "vread": self.crud.vread,
+            "everything": self._everything,
+            "everything-post": self._everything,
+            "rehabilitation-outcomes": rehabilitation_outcomes,
+            "rehabilitation-outcomes-post": rehabilitation_outcomes,
+        }
+        # Operations that open their own units of work.
+        self.standalone: dict[str, Standalone] = {"transaction": self._bundle}
+        check_bindings({**self.handlers, **self.standalone})
 
     @property
     def base_url(self) -> str:
@@ -177,17 +195,17 @@ class FhirService:
 
     async def execute(self, ctx: RequestContext, req: FhirRequest) -> Result:
         """Run one request in its own unit of work."""
-        if req.method == "POST" and req.resource_type is None and req.operation is None:
-            return await self._bundle(ctx, req)
         spec = spec_for(req.resource_type or "")
         if spec is not None and spec.conformance:
             return self._conformance(req)
-        handler, interaction = self._route(req)
+        op = operation_for(req)
+        if not op.in_session:
+            return await self.standalone[op.name](ctx, req)
         try:
-            async with self.session(ctx, interaction, req, write=interaction in _WRITES) as s:
-                return await handler(s, req)
+            async with self.session(ctx, op.interaction, req, write=op.write) as s:
+                return await self.handlers[op.name](s, req)
         except (AccessDenied, HiddenFromCaller) as exc:
-            await self._refused(ctx, interaction, exc)
+            await self._refused(ctx, op.interaction, exc)
             if isinstance(exc, AccessDenied):
                 raise _forbidden(exc) from None
             raise
@@ -200,79 +218,13 @@ class FhirService:
         spec = spec_for(req.resource_type or "")
         if spec is not None and spec.conformance:
             return self._conformance(req)
-        handler, interaction = self._route(req)
-        _check_read(s, req.resource_type, interaction)
-        return await handler(s, req)
-
-    # -- routing -----------------------------------------------------------------
-
-    def _route(self, req: FhirRequest) -> tuple[Handler, str]:
-        check_request_text(req)
-        method, op = req.method, req.operation
-        if req.resource_type is None:
-            if op in SYSTEM_OPERATIONS and method in ("GET", "HEAD", "POST"):
-                return SYSTEM_OPERATIONS[op], "operation"
-            if method in ("GET", "HEAD") and op == "_history":
-                return self._history, Interaction.HISTORY_TYPE
-            if method in ("GET", "HEAD") and op is None:
-                return self._search, Interaction.SEARCH_TYPE
-            raise FhirError.of(404, "not-supported", "Unsupported system-level request")
-        spec = spec_for(req.resource_type)
-        if spec is None:
+        op = operation_for(req)
+        if not op.in_session:
             raise FhirError.of(
-                404, "not-supported", f"Resource type '{req.resource_type}' is not supported"
+                404, "not-supported", f"A Bundle entry cannot be a {op.name} ({op.path() or '/'})"
             )
-        handler, interaction = self._route_typed(req, method, op)
-        if not spec.supports(interaction):
-            raise FhirError.of(
-                405,
-                "not-supported",
-                f"{interaction.value} is not supported for {req.resource_type}",
-            )
-        return handler, interaction
-
-    def _route_typed(
-        self, req: FhirRequest, method: str, op: str | None
-    ) -> tuple[Handler, Interaction]:
-        has_id = req.resource_id is not None
-        if op == EVERYTHING and req.resource_type == "Patient" and has_id:
-            if method not in ("GET", "HEAD", "POST"):
-                raise FhirError.of(
-                    405, "not-supported", f"{method} is not supported on $everything"
-                )
-            return self._everything, Interaction.READ  # read under `r`, audited as a read
-        if method in ("GET", "HEAD"):
-            if op == "_history":
-                if not has_id:
-                    return self._history, Interaction.HISTORY_TYPE
-                if req.version is None:
-                    return self._history, Interaction.HISTORY_INSTANCE
-                if parse_version_id(req.version) is None:
-                    raise not_found(
-                        f"{req.resource_type}/{req.resource_id}/_history/{req.version} is not known"
-                    )
-                return self.crud.vread, Interaction.VREAD
-            if op is None:
-                return (
-                    (self.crud.read, Interaction.READ)
-                    if has_id
-                    else (self._search, Interaction.SEARCH_TYPE)
-                )
-        elif method == "POST":
-            if op == "$validate" and not has_id:
-                return self._validate, Interaction.SEARCH_TYPE
-            if op == "_search" and not has_id:
-                return self._search, Interaction.SEARCH_TYPE
-            if op is None:
-                # An id here comes only from a transaction entry whose id was assigned up front.
-                return self.crud.create, Interaction.CREATE
-        elif method == "PUT" and op is None:
-            return self.crud.update, Interaction.UPDATE
-        elif method == "PATCH" and op is None:
-            return self.crud.patch, Interaction.PATCH
-        elif method == "DELETE" and op is None:
-            return self.crud.delete, Interaction.DELETE
-        raise FhirError.of(405, "not-supported", f"{method} is not supported on this URL")
+        _check_read(s, req.resource_type, op.interaction)
+        return await self.handlers[op.name](s, req)
 
     # -- interactions that need service-wide settings ---------------------------
 
@@ -337,9 +289,7 @@ class FhirService:
         if kind == "transaction":
             try:
                 async with self.session(ctx, "transaction", req, write=True) as s:
-                    response = await bundles.run_transaction(
-                        s, body, req, self.handle, self.render_entry
-                    )
+                    response = await bundles.run_transaction(s, body, req, self.handle)
             except (AccessDenied, HiddenFromCaller) as exc:
                 await self._refused(ctx, "transaction", exc)
                 if isinstance(exc, AccessDenied):
@@ -347,43 +297,6 @@ class FhirService:
                 raise
             return Result(200, body=response)
         if kind == "batch":
-            response = await bundles.run_batch(
-                ctx, body, req, self.base_url, self.execute, self.render_entry
-            )
+            response = await bundles.run_batch(ctx, body, req, self.base_url, self.execute)
             return Result(200, body=response)
         raise bad_request("Bundle.type must be 'batch' or 'transaction'", "Bundle.type")
-
-    # -- rendering ----------------------------------------------------------------
-
-    def body_for(self, result: Result, req: FhirRequest) -> dict[str, Any] | None:
-        """The response body honouring `Prefer: return=` (R4 http.html#ops)."""
-        if result.body is not None:
-            return result.body
-        if result.stored is None or result.status == 304:
-            return None
-        if req.prefer_return == "minimal":
-            return None
-        if req.prefer_return == "OperationOutcome":
-            return operation_outcome(
-                [information(f"{req.method} {result.stored.reference} succeeded")]
-            )
-        return result.stored.content
-
-    def location(self, result: Result) -> str | None:
-        if result.points_to is not None:
-            return f"{self.base_url}/{result.points_to}"
-        stored = result.stored
-        if not result.location or stored is None:
-            return None
-        return f"{self.base_url}/{stored.reference}/_history/{stored.version_id}"
-
-    def render_entry(self, result: Result, req: FhirRequest) -> dict[str, Any]:
-        stored = result.stored
-        return response_entry(
-            result.status,
-            resource=self.body_for(result, req) if req.method != "DELETE" else None,
-            full_url=f"{self.base_url}/{stored.reference}" if stored else None,
-            location=self.location(result),
-            etag=stored.etag if stored else None,
-            last_modified=stored.last_updated if stored else None,
-        )

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.outcome import bad_request
-from app.fhir.search.model import Chain, Criterion, Has, SearchRequest, SortKey
+from app.fhir.search.model import ANY_PATIENT, Chain, Criterion, Has, SearchRequest, SortKey
 from app.fhir.search.parse import parse_search
 from app.storage.horizon import read_horizon
 from app.storage.records import SecurityPredicate
@@ -122,7 +122,9 @@ def _where(
     )
     if request.compartment is None:
         return where
-    members = select(compartment.c.res_pk).where(compartment.c.patient_id == request.compartment)
+    members = select(compartment.c.res_pk)
+    if request.compartment != ANY_PATIENT:
+        members = members.where(compartment.c.patient_id == request.compartment)
     return and_(where, r.c.pk.in_(members))
 
 

@@ -256,9 +256,11 @@ def test_the_capability_statement_offers_everything_and_the_provenance_revinclud
     client: TestClient,
 ) -> None:
     rest = client.get("/fhir/metadata").json()["rest"][0]
-    operations = {op["name"]: op["definition"] for op in rest["operation"]}
-    assert operations["everything"].endswith("/OperationDefinition/Patient-everything")
     by_type = {r["type"]: r for r in rest["resource"]}
+    # An instance-level operation is advertised on its type (rest.resource.operation).
+    operations = {op["name"]: op["definition"] for op in by_type["Patient"]["operation"]}
+    assert operations["everything"].endswith("/OperationDefinition/Patient-everything")
+    assert "everything" not in {op["name"] for op in by_type["CarePlan"].get("operation", [])}
     assert "Provenance:target" in by_type["CarePlan"]["searchRevInclude"]
     interactions = {i["code"] for i in by_type["Provenance"]["interaction"]}
     assert interactions == {"read", "vread", "history-instance", "history-type", "search-type"}

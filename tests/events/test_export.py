@@ -282,7 +282,7 @@ def test_another_client_cannot_see_read_or_delete_the_job(
     ("params", "headers", "expression"),
     [
         ({}, {"Accept": "application/fhir+json"}, "Prefer"),
-        ({}, {"Prefer": "respond-async", "Accept": "*/*"}, "Accept"),
+        ({}, {"Prefer": "respond-async", "Accept": "text/csv"}, "Accept"),
         ({"_outputFormat": "text/csv"}, ASYNC, "_outputFormat"),
         ({"_type": "Foo"}, ASYNC, "_type"),
         ({"_type": "Subscription"}, ASYNC, "_type"),
@@ -316,6 +316,29 @@ def test_lenient_handling_ignores_unsupported_parameters(
     headers = {**ASYNC, "Prefer": "respond-async, handling=lenient", **system(tokens)}
     response = bulk.get("/fhir/$export", params={"_elements": "id"}, headers=headers)
     assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize("accept", ["*/*", "application/json", None])
+def test_a_kickoff_whose_accept_admits_fhir_json_is_queued(
+    bulk: TestClient, tokens: TokenFactory, accept: str | None
+) -> None:
+    """export.html#headers: without Accept: application/fhir+json the server MAY proceed."""
+    headers = {"Prefer": "respond-async", **system(tokens)}
+    if accept is not None:
+        headers["Accept"] = accept
+    response = bulk.get("/fhir/$export", headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.headers["Content-Location"]
+
+
+@pytest.mark.parametrize("body", [b"null", b"[]", b"1", b'{"resourceType": "Patient"}'])
+def test_a_post_kickoff_body_that_is_no_parameters_is_refused(
+    bulk: TestClient, tokens: TokenFactory, body: bytes
+) -> None:
+    headers = {**ASYNC, **system(tokens), "Content-Type": "application/fhir+json"}
+    response = bulk.post("/fhir/$export", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["expression"] == ["Parameters"]
 
 
 def test_head_on_a_kickoff_starts_no_export(
@@ -450,9 +473,9 @@ def test_metadata_advertises_the_export_operations(bulk: TestClient) -> None:
     rest = bulk.get("/fhir/metadata").json()["rest"][0]
     assert "export" in [op["name"] for op in rest["operation"]]
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
-    assert [op["definition"] for op in patient["operation"]] == [
+    assert {op["name"]: op["definition"] for op in patient["operation"]}["export"] == (
         "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
-    ]
+    )
 
 
 def test_the_export_ledger_is_refused_to_any_principal_but_the_services_own(

@@ -164,6 +164,32 @@ def test_nul_in_an_element_name_is_400(client: TestClient) -> None:
     assert issue["expression"] == ["Patient.gen\ufffdder"]
 
 
+@pytest.mark.parametrize(
+    ("resource_type", "body", "expression"),
+    [
+        ("Patient", {**patient(), "gender": None}, "Patient.gender"),
+        ("CarePlan", {**careplan(), "period": {"start": None}}, "CarePlan.period.start"),
+        ("Organization", {"resourceType": "Organization", "type": None}, "Organization.type"),
+    ],
+)
+def test_a_null_element_is_400_naming_it(
+    client: TestClient, resource_type: str, body: dict, expression: str
+) -> None:
+    # R4 json.html: an element without a value is left out, never `null` (it was stored).
+    issue = _issue(client.post(f"/fhir/{resource_type}", json=body, headers=FHIR_JSON))
+    assert issue["expression"] == [expression]
+    assert "null" in issue["diagnostics"]
+    assert _stored(client, resource_type) == 0
+
+
+def test_null_stays_allowed_where_it_aligns_a_primitive_array() -> None:
+    from app.fhir.json_limits import string_issue
+
+    # R4 json.html#primitive: `given` and `_given` line up; a missing value is null.
+    name = {"given": ["A", None], "_given": [None, {"extension": []}]}
+    assert string_issue({"resourceType": "Patient", "name": [name]}) is None
+
+
 def test_tab_and_newlines_stay_allowed_in_strings(client: TestClient) -> None:
     body = json.dumps(careplan(description="Linje 1\nLinje 2\r\n\tindrykket"))
     assert client.post("/fhir/CarePlan", content=body, headers=FHIR_JSON).status_code == 201

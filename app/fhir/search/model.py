@@ -20,6 +20,9 @@ TotalMode = Literal["none", "estimate", "accurate"]
 SummaryMode = Literal["true", "text", "data", "count", "false"]
 
 
+ANY_PATIENT = "*"  # SearchRequest.compartment: every patient's (not an R4 id, so no clash)
+
+
 @dataclass(frozen=True, slots=True)
 class Filter:
     """One parameter occurrence: its values are ORed; a request ANDs its criteria."""
@@ -86,7 +89,8 @@ class SearchRequest:
     # Parameter names ignored (lenient handling): left out of the self link.
     ignored: tuple[str, ...] = field(default=(), compare=False)
     query_key: str = ""  # canonical form of what selects rows; binds paging cursors
-    # R4 compartment search: only resources in this Patient's compartment ($everything).
+    # R4 compartment search: only resources in this Patient's compartment ($everything),
+    # or, with ANY_PATIENT, in some patient's compartment (Patient/$export).
     compartment: str | None = None
 
     def criteria_for(self, resource_type: str) -> tuple[Criterion, ...]:
