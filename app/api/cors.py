@@ -24,7 +24,8 @@ ALLOW_HEADERS = (
     "If-Modified-Since, Prefer, X-Consent-Override, X-Request-Id"
 )
 EXPOSE_HEADERS = (
-    "Location, Content-Location, ETag, Last-Modified, X-Request-Id, WWW-Authenticate, Retry-After"
+    "Location, Content-Location, ETag, Last-Modified, X-Request-Id, WWW-Authenticate, "
+    "Retry-After, X-Progress"
 )
 MAX_AGE_SECONDS = 600
 _EXPOSE = EXPOSE_HEADERS.encode()

@@ -186,6 +186,7 @@ def test_actual_requests_from_an_allowed_origin_expose_the_fhir_headers(cors: Te
     assert cors.get("/fhir/metadata").headers["vary"] == "Origin"  # no Origin sent
     exposed = {h.strip() for h in created.headers["access-control-expose-headers"].split(",")}
     assert {"Location", "ETag", "Content-Location", "Last-Modified", "X-Request-Id"} <= exposed
+    assert {"Retry-After", "X-Progress"} <= exposed  # a browser app polling a Bulk export
     refused = TestClient(cors.app).get("/fhir/Patient", headers={"Origin": ORIGIN})
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == ORIGIN
