@@ -21,7 +21,7 @@ from app.api.negotiation import (
     render,
     response_media_type,
 )
-from app.api.openapi_schemas import bulk_docs
+from app.api.openapi_schemas import bulk_docs, shared_error
 from app.fhir.bulk import NDJSON, Level, parameters_pairs
 from app.fhir.outcome import FhirError, bad_request, information, operation_outcome
 from app.interactions.export import FILE_PATH, STATUS_PATH, ExportService
@@ -42,7 +42,6 @@ _RUNNING = {
         "X-Progress": {"required": True, "schema": {"type": "string"}},
     },
 }
-_FAILED = {"$ref": "#/components/responses/500", "description": "The export job failed"}
 _FILE = {
     "description": "One NDJSON output file",
     "content": {NDJSON: {"schema": {"type": "string"}}},
@@ -162,7 +161,7 @@ def export_router(exports: ExportService, settings: Settings, context: ContextFa
     status_docs = {
         "GET": bulk_docs(
             "Bulk Data export status (202 in progress, 200 with the manifest)",
-            {200: _MANIFEST, 202: _RUNNING, 500: _FAILED},
+            {200: _MANIFEST, 202: _RUNNING, 500: shared_error(500)},
             path_parameters=("job",),
         ),
         "DELETE": bulk_docs(

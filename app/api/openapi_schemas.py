@@ -100,7 +100,11 @@ def _response(op: Operation, status: int, resource_type: str | None) -> dict[str
                 name: {"schema": _HEADER_SCHEMAS[name], "required": False} for name in op.headers
             }
         return response
-    # The error answers are shared (components.responses, `error_responses`).
+    return shared_error(status)
+
+
+def shared_error(status: int) -> dict[str, Any]:
+    """The error answers are shared (components.responses, `error_responses`)."""
     return {"$ref": f"#/components/responses/{status}", "description": _STATUS_TEXT[status]}
 
 
@@ -201,10 +205,7 @@ def bulk_docs(
         extra["requestBody"] = {"required": False, "content": _bodies(_ref("Parameters"))}
     responses: dict[str, Any] = {str(k): v for k, v in answers.items()}
     for status in sorted(errors - answers.keys()):
-        responses[str(status)] = {
-            "$ref": f"#/components/responses/{status}",
-            "description": _STATUS_TEXT[status],
-        }
+        responses[str(status)] = shared_error(status)
     return {
         "summary": summary,
         "tags": ["Bulk Data"],

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.fhir.instant import format_instant
+from app.fhir.operations import BY_NAME
 from app.fhir.outcome import bad_request
 from app.fhir.search.definitions import PATIENT_COMPARTMENT
 from app.fhir.search.parse import parse_search
@@ -26,7 +27,7 @@ from app.interactions.search import searchset
 from app.interactions.session import Session
 from app.storage.repository import SearchLimits
 
-EVERYTHING = "$everything"
+EVERYTHING = BY_NAME["everything"].segment  # as the operations table states it
 _PARAMETERS = ("_since", "_type", "_count", CURSOR_PARAM)
 # The Patient and the types of its compartment (R4 compartmentdefinition-patient).
 COMPARTMENT_TYPES = tuple(sorted({"Patient", *PATIENT_COMPARTMENT}))

@@ -21,14 +21,17 @@ from app.access.quality_data import (
     outcome_grant,
     suppress,
 )
+from app.fhir.operations import BY_NAME
 from app.fhir.outcome import bad_request
-from app.fhir.profiles.canonical import CANONICAL_BASE, SOR_SYSTEM
+from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.interactions.request import FhirRequest
 from app.interactions.result import Result
 from app.interactions.session import Session
 
-OUTCOMES_OPERATION = "$rehabilitation-outcomes"
-DEFINITION = f"{CANONICAL_BASE}/OperationDefinition/rehabilitation-outcomes"
+# Its URL segment and OperationDefinition, as the operations table states them.
+_OPERATION = BY_NAME["rehabilitation-outcomes"]
+OUTCOMES_OPERATION = _OPERATION.segment
+DEFINITION = _OPERATION.definition
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 _INPUTS = ("from", "to")
 

@@ -341,6 +341,23 @@ def test_a_post_kickoff_body_that_is_no_parameters_is_refused(
     assert response.json()["issue"][0]["expression"] == ["Parameters"]
 
 
+def test_a_bundle_entry_cannot_start_an_export(
+    bulk: TestClient, tokens: TokenFactory, export_settings: Settings
+) -> None:
+    """Kick-offs are served by their own routes only: a batch entry reaches no job."""
+    entries = [
+        {"request": {"method": method, "url": url}}
+        for method in ("GET", "POST")
+        for url in ("$export", "Patient/$export")
+    ]
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+    response = bulk.post("/fhir", json=bundle, headers={**FHIR_JSON, **system(tokens)})
+    assert response.status_code == 200, response.text
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert all(s.startswith("4") for s in statuses), statuses  # refused, never 202
+    assert run_worker(export_settings) == 0  # nothing was queued
+
+
 def test_head_on_a_kickoff_starts_no_export(
     bulk: TestClient, tokens: TokenFactory, export_settings: Settings
 ) -> None:
