@@ -19,6 +19,7 @@ from functools import lru_cache
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    String,
     and_,
     bindparam,
     exists,
@@ -60,6 +61,19 @@ def _now_param() -> ColumnElement[object]:
     return bindparam("esp_now", callable_=now_utc, type_=UtcDateTime(), unique=True)
 
 
+# A patient-scoped search (`subject=Patient/X`, `Patient/X/CarePlan`, `$everything`) binds
+# the patient under this name when it executes: the predicate then decides that
+# patient's relation and opt-outs once per statement (uncorrelated subqueries, planned
+# as InitPlans), not once per row. Exact whatever the value: a row's other patients are
+# still checked row by row, so a wrong or missing patient only costs speed, never
+# access (and an unbound one is an error, not an empty condition).
+SCOPE_PATIENT = "esp_scope_patient"
+
+
+def _scope_patient() -> ColumnElement[str]:
+    return bindparam(SCOPE_PATIENT, type_=String(), required=True)
+
+
 def _in_compartment_of(r: FromClause, patient_ids: object) -> ColumnElement[bool]:
     c = compartment.alias()
     return exists(
@@ -82,40 +96,98 @@ def patient_ids_for_cprs(cprs: tuple[str, ...]) -> object:
 
 
 def _related(
-    r: FromClause, org: ColumnElement[str] | str, authorities: tuple[str, ...]
+    r: FromClause,
+    org: ColumnElement[str] | str,
+    authorities: tuple[str, ...],
+    *,
+    scoped: bool = False,
 ) -> ColumnElement[bool]:
-    """`org` has a treatment relation, recorded by an authority, to a patient of the row."""
+    """`org` has a treatment relation, recorded by an authority, to a patient of the row.
+
+    `scoped` (`org` is the caller's own): the relation to the searched patient is decided
+    once, and only the row's other patients (if any) are looked up per row."""
     if not authorities:
         return false()
     c = compartment.alias()
     tr = treatment_relation.alias()
-    return exists(
+    others = [c.c.patient_id != _scope_patient()] if scoped else []
+    per_row = exists(
         select(literal(1))
         .select_from(c.join(tr, tr.c.patient_id == c.c.patient_id))
-        .where(c.c.res_pk == r.c.pk, tr.c.org_sor == org, tr.c.recorded_by.in_(authorities))
+        .where(
+            c.c.res_pk == r.c.pk,
+            tr.c.org_sor == org,
+            tr.c.recorded_by.in_(authorities),
+            *others,
+        )
         .correlate_except(c, tr)
     )
+    if not scoped:
+        return per_row
+    once = treatment_relation.alias()
+    related_to_patient = exists(
+        select(literal(1))
+        .where(
+            once.c.org_sor == org,
+            once.c.patient_id == _scope_patient(),
+            once.c.recorded_by.in_(authorities),
+        )
+        .correlate_except(once)
+    )
+    member = compartment.alias()
+    in_patients_compartment = exists(
+        select(literal(1))
+        .where(member.c.res_pk == r.c.pk, member.c.patient_id == _scope_patient())
+        .correlate_except(member)
+    )
+    return or_(and_(related_to_patient, in_patients_compartment), per_row)
+
+
+def _blocks(
+    o: FromClause, org: ColumnElement[str] | str, authorization_id: str | None
+) -> list[ColumnElement[bool]]:
+    """The opt-out row `o` is active now and blocks `org` (or this professional)."""
+    return [
+        or_(
+            and_(o.c.actor_sor.is_(None), o.c.actor_authorization_id.is_(None)),
+            o.c.actor_sor == org,
+            *([o.c.actor_authorization_id == authorization_id] if authorization_id else []),
+        ),
+        or_(o.c.period_start.is_(None), o.c.period_start <= _now_param()),
+        or_(o.c.period_end.is_(None), o.c.period_end > _now_param()),
+    ]
 
 
 def _opted_out(
-    r: FromClause, org: ColumnElement[str] | str, authorization_id: str | None
+    r: FromClause,
+    org: ColumnElement[str] | str,
+    authorization_id: str | None,
+    *,
+    scoped: bool = False,
 ) -> ColumnElement[bool]:
-    """An active opt-out of a patient of the row blocks `org` (or this professional)."""
+    """An active opt-out of a patient of the row blocks `org` (or this professional).
+
+    `scoped`: whether the searched patient has any opt-out that blocks `org` now is
+    decided once; only if so are that patient's opt-outs matched against each row (by
+    type and data), and the row's other patients are looked up per row as always."""
     c = compartment.alias()
     o = opt_out.alias()
-    actor = or_(
-        and_(o.c.actor_sor.is_(None), o.c.actor_authorization_id.is_(None)),
-        o.c.actor_sor == org,
-        *([o.c.actor_authorization_id == authorization_id] if authorization_id else []),
-    )
+    guard: list[ColumnElement[bool]] = []
+    if scoped:
+        once = opt_out.alias()
+        patient_blocks = exists(
+            select(literal(1))
+            .where(once.c.patient_id == _scope_patient(), *_blocks(once, org, authorization_id))
+            .correlate_except(once)
+        )
+        guard.append(or_(c.c.patient_id != _scope_patient(), patient_blocks))
     return exists(
         select(literal(1))
         .select_from(c.join(o, o.c.patient_id == c.c.patient_id))
         .where(
             c.c.res_pk == r.c.pk,
-            actor,
-            or_(o.c.period_start.is_(None), o.c.period_start <= _now_param()),
-            or_(o.c.period_end.is_(None), o.c.period_end > _now_param()),
+            *guard,
+            *_blocks(o, org, authorization_id),
             or_(o.c.res_type.is_(None), o.c.res_type == r.c.res_type),
             or_(o.c.data_ref.is_(None), o.c.data_ref == r.c.res_type + literal("/") + r.c.res_id),
         )
@@ -275,7 +347,9 @@ def _target_visible(
     )
 
 
-def _no_nested_reads(_resource_type: str, _table: FromClause) -> ColumnElement[bool]:
+def _no_nested_reads(
+    _resource_type: str, _table: FromClause, *, patient_scoped: bool = False
+) -> ColumnElement[bool]:
     """Granular scope parameters cannot chain; should one ever try, it reads nothing."""
     return false()
 
@@ -307,12 +381,14 @@ def granular_condition(
     return or_(*(_granular(resource_type, p, r, dialect, base_url) for p in f.granular))
 
 
-def _organisation_sees(r: FromClause, resource_type: str, f: RowFilter) -> ColumnElement[bool]:
+def _organisation_sees(
+    r: FromClause, resource_type: str, f: RowFilter, scoped: bool
+) -> ColumnElement[bool]:
     assert f.org_sor is not None
     who = [
         r.c.author_sor == f.org_sor,
         _shared_with(r, f),
-        _related(r, f.org_sor, f.relation_authorities),
+        _related(r, f.org_sor, f.relation_authorities, scoped=scoped),
     ]
     if f.extra_patient_ids:
         who.append(_in_compartment_of(r, list(f.extra_patient_ids)))
@@ -323,13 +399,21 @@ def _organisation_sees(r: FromClause, resource_type: str, f: RowFilter) -> Colum
 
 @lru_cache(maxsize=COMPILED_CACHE_SIZE)
 def compile_row_filter(
-    f: RowFilter, resource_type: str, r: FromClause, dialect: str, base_url: str
+    f: RowFilter,
+    resource_type: str,
+    r: FromClause,
+    dialect: str,
+    base_url: str,
+    *,
+    patient_scoped: bool = False,
 ) -> ColumnElement[bool]:
     """The WHERE condition for rows of `r` (of `resource_type`) that `f` lets through.
 
     Cached: the same caller reading the same type through the same table (the
     repository's `resource`, the search's shared alias) reuses one immutable clause;
-    building it costs more than the query it guards.
+    building it costs more than the query it guards. `patient_scoped`: the statement
+    binds SCOPE_PATIENT, and the same rows pass, with that patient's relation and
+    opt-outs decided once per statement.
     """
     if f.deny_all:
         return false()
@@ -342,7 +426,7 @@ def compile_row_filter(
         conditions.append(_target_visible(r, f.targets, dialect, base_url))
     elif resource_type in PATIENT_DATA_TYPES:
         if f.org_sor is not None:
-            conditions.append(_organisation_sees(r, resource_type, f))
+            conditions.append(_organisation_sees(r, resource_type, f, patient_scoped))
         elif f.patient_cprs:
             conditions.append(_in_compartment_of(r, patient_ids_for_cprs(f.patient_cprs)))
         else:
@@ -350,7 +434,9 @@ def compile_row_filter(
         # The opt-out Consent itself stays visible: professionals are told data is
         # blocked, so they can ask for it or make an audited emergency override.
         if f.opt_out_org_sor and resource_type != "Consent":
-            conditions.append(~_opted_out(r, f.opt_out_org_sor, f.opt_out_authorization_id))
+            conditions.append(
+                ~_opted_out(r, f.opt_out_org_sor, f.opt_out_authorization_id, scoped=patient_scoped)
+            )
     for label in f.excluded_labels:
         conditions.append(~_labelled(r, *label))
         if f.hide_what_labels_lead_to:
@@ -382,8 +468,12 @@ class Visibility:
         return self._filters[key]
 
     def predicate(self, interaction: str) -> SecurityPredicate:
-        def condition(resource_type: str, r: FromClause) -> ColumnElement[bool]:
+        def condition(
+            resource_type: str, r: FromClause, *, patient_scoped: bool = False
+        ) -> ColumnElement[bool]:
             f = self.row_filter(resource_type, interaction)
-            return compile_row_filter(f, resource_type, r, self._dialect, self._base_url)
+            return compile_row_filter(
+                f, resource_type, r, self._dialect, self._base_url, patient_scoped=patient_scoped
+            )
 
         return condition

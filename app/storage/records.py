@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, FromClause
 
-# (resource type, aliased `resource` table) -> the WHERE condition that limits
-# which rows the caller may see. Built only by `access_sql.Visibility` from a policy.
-SecurityPredicate = Callable[[str, FromClause], ColumnElement[bool]]
+
+class SecurityPredicate(Protocol):
+    """(resource type, aliased `resource` table) -> the WHERE condition that limits which
+    rows the caller may see. Built only by `access_sql.Visibility` from a policy.
+
+    `patient_scoped`: the statement binds access_sql.SCOPE_PATIENT to the patient it
+    searches for; the same rows pass, with that patient's facts decided once."""
+
+    def __call__(
+        self, resource_type: str, table: FromClause, /, *, patient_scoped: bool = False
+    ) -> ColumnElement[bool]: ...
 
 
 @dataclass(slots=True)

@@ -39,9 +39,13 @@ class PredicateCompiler:
         self.security = security
         self.dialect = dialect
 
-    def visible(self, rtype: str, r: FromClause) -> ColumnElement[bool]:
-        """The row is of `rtype`, current, and the principal may see it."""
-        return and_(r.c.res_type == rtype, r.c.deleted == false(), self.security(rtype, r))
+    def visible(
+        self, rtype: str, r: FromClause, *, patient_scoped: bool = False
+    ) -> ColumnElement[bool]:
+        """The row is of `rtype`, current, and the principal may see it (`patient_scoped`:
+        the statement binds the patient it searches for; records.SecurityPredicate)."""
+        security = self.security(rtype, r, patient_scoped=patient_scoped)
+        return and_(r.c.res_type == rtype, r.c.deleted == false(), security)
 
     def all(
         self, rtype: str, r: FromClause, criteria: tuple[Criterion, ...]

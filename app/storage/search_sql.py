@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    Subquery,
     and_,
     false,
     func,
@@ -28,8 +29,18 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.outcome import bad_request
-from app.fhir.search.model import ANY_PATIENT, Chain, Criterion, Has, SearchRequest, SortKey
+from app.fhir.search.model import (
+    ANY_PATIENT,
+    Chain,
+    Criterion,
+    Filter,
+    Has,
+    ReferenceValue,
+    SearchRequest,
+    SortKey,
+)
 from app.fhir.search.parse import parse_search
+from app.storage.access_sql import SCOPE_PATIENT
 from app.storage.horizon import read_horizon
 from app.storage.records import SecurityPredicate
 from app.storage.search_cursor import Cursor, Direction, decode_cursor, encode_cursor
@@ -37,7 +48,7 @@ from app.storage.search_include import fetch_includes
 from app.storage.search_predicates import MATCH, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
 from app.storage.search_types import SQL_TYPES
-from app.storage.tables import compartment
+from app.storage.tables import compartment, search_reference
 
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
@@ -112,20 +123,139 @@ def _order(
 
 
 def _where(
-    request: SearchRequest, r: FromClause, compiler: PredicateCompiler
+    request: SearchRequest,
+    r: FromClause,
+    compiler: PredicateCompiler,
+    driver: Driver | None = None,
 ) -> ColumnElement[bool]:
+    """The matches' condition; with a `driver`, less what its join already says."""
+    scoped = driver is not None and driver.patient is not None
     where = or_(
         *(
-            and_(compiler.visible(t, r), compiler.all(t, r, request.criteria_for(t)))
+            and_(
+                compiler.visible(t, r, patient_scoped=scoped),
+                compiler.all(
+                    t,
+                    r,
+                    tuple(
+                        c
+                        for c in request.criteria_for(t)
+                        if driver is None or c is not driver.criterion
+                    ),
+                ),
+            )
             for t in request.resource_types
         )
     )
-    if request.compartment is None:
+    if request.compartment is None or driver is not None:
         return where
     members = select(compartment.c.res_pk)
     if request.compartment != ANY_PATIENT:
         members = members.where(compartment.c.patient_id == request.compartment)
     return and_(where, r.c.pk.in_(members))
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """The index rows a default-ordered page walks in pk order, stopping after LIMIT matches.
+
+    `rows` selects the matching resources' pks (`pk`) from one index; the page joins them,
+    in pk order, to the resource rows and checks each candidate with indexed probes, so it
+    reads about LIMIT+1 index entries whatever the patient has and whatever the statistics
+    say. It stands for one criterion (`criterion`), or for the compartment (None).
+    """
+
+    rows: Select[tuple[int]]
+    pk: ColumnElement[int]
+    criterion: Criterion | None
+    # All matches are this Patient's (their relation and opt-outs are decided once).
+    patient: str | None
+
+    def ordered(self, after: int | None, backwards: bool) -> Subquery:
+        """The rows past a cursor's pk, in page order. OFFSET 0 keeps PostgreSQL from
+        flattening it into the outer query, so it is planned on its own, for all its rows:
+        then its equality-prefix index is always cheapest, where the outer query's LIMIT
+        would make a walk of another pk-ordered index (ix_search_reference_res, filtering)
+        look as good whenever the statistics say the patient holds most rows."""
+        rows = self.rows
+        if after is not None:
+            rows = rows.where(self.pk < after if backwards else self.pk > after)
+        order = self.pk.desc() if backwards else self.pk.asc()
+        return rows.order_by(order).offset(literal_column("0")).subquery("driver")
+
+
+def _single_reference(c: Criterion) -> ReferenceValue | None:
+    if not isinstance(c, Filter) or c.type != "reference" or c.modifier is not None:
+        return None
+    if len(c.values) != 1 or not isinstance(c.values[0], ReferenceValue):
+        return None
+    value = c.values[0]
+    return value if value.type and value.id and value.url is None else None
+
+
+def _driver(request: SearchRequest) -> Driver | None:
+    """A driving index for the page, if the order is the default (pk) one and the search
+    names one patient's compartment or one typed reference target (`subject=Patient/X`)."""
+    if request.sort:
+        return None
+    if request.compartment is not None and request.compartment != ANY_PATIENT:
+        c = compartment.alias("driver_rows")  # one row per (resource, patient)
+        rows = select(c.c.res_pk).where(c.c.patient_id == request.compartment)
+        return Driver(rows, c.c.res_pk, None, request.compartment)
+    if len(request.resource_types) != 1 or request.compartment is not None:
+        return None
+    (rtype,) = request.resource_types
+    for criterion in request.criteria_for(rtype):
+        value = _single_reference(criterion)
+        if value is None:
+            continue
+        assert isinstance(criterion, Filter)
+        d = search_reference.alias("driver_rows")
+        # DISTINCT: a resource may name the same target twice.
+        rows = (
+            select(d.c.res_pk)
+            .where(
+                d.c.res_type == rtype,
+                d.c.param == criterion.param,
+                d.c.target_id == value.id,
+                d.c.target_type == value.type,
+            )
+            .distinct()
+        )
+        patient = value.id if value.type == "Patient" else None
+        return Driver(rows, d.c.res_pk, criterion, patient)
+    return None
+
+
+# What the planner may not do for a driven page (PostgreSQL): with statistics that
+# predate a burst of writes it takes a patient's thousand plans for five and would read
+# them all, unique them and sort them (linear in the patient's plans); a merge join's
+# cost depends on where the patient's rows lie in pk order. Disabled, the only plan left
+# without a penalty is the driver's index in pk order, nested-looped into `resource`.
+_DRIVEN_PLAN = (
+    "enable_sort",
+    "enable_hashagg",
+    "enable_bitmapscan",
+    "enable_mergejoin",
+    "enable_hashjoin",
+)
+# A delta page (sort=_lastUpdated) must walk ix_resource_type_updated in order and stop
+# after LIMIT matches; PostgreSQL's estimates for the newest rows (beyond its histogram)
+# and for the category filter are far off, and it would otherwise collect every match of
+# the category and sort them, which grows with the data.
+_DELTA_PLAN = ("enable_sort", "enable_bitmapscan")
+
+
+async def _planner_off(conn: AsyncConnection, settings: tuple[str, ...]) -> None:
+    """Planner methods off for this transaction (until restored), in one round trip."""
+    calls = ", ".join(f"set_config('{name}', 'off', true)" for name in settings)
+    await conn.execute(text(f"SELECT {calls}"))
+
+
+async def _planner_restored(conn: AsyncConnection, settings: tuple[str, ...]) -> None:
+    """The session's own values again (what SET LOCAL ... TO DEFAULT gives), in one trip."""
+    restore = "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(:names)"
+    await conn.execute(text(restore), {"names": list(settings)})
 
 
 _EQUALITY_TYPES = frozenset({"token", "reference"})
@@ -153,6 +283,7 @@ async def _total(
     conn: AsyncConnection,
     request: SearchRequest,
     base: Select[Any],
+    bound: dict[str, str],
     *,
     first_page: bool = True,
     rows: int = 0,
@@ -170,10 +301,12 @@ async def _total(
         return None
     if mode == "accurate":
         return int(
-            (await conn.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+            (
+                await conn.execute(select(func.count()).select_from(base.subquery()), bound)
+            ).scalar_one()
         )
     capped = base.limit(TOTAL_CAP + 1).subquery()
-    count = int((await conn.execute(select(func.count()).select_from(capped))).scalar_one())
+    count = int((await conn.execute(select(func.count()).select_from(capped), bound)).scalar_one())
     return count if count <= TOTAL_CAP else None
 
 
@@ -197,7 +330,10 @@ async def run_search(
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     r = MATCH
     keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
-    where = _where(request, r, compiler)
+    driver = _driver(request)
+    # The scoped predicate needs the patient bound on every statement that carries it.
+    bound = {SCOPE_PATIENT: driver.patient} if driver and driver.patient else {}
+    where = _where(request, r, compiler, driver)
     watermark = None
     by_last_updated = bool(request.sort) and request.sort[0].param == "_lastUpdated"
     if by_last_updated and not request.sort[0].descending:
@@ -208,33 +344,41 @@ async def run_search(
         )
         where = and_(where, r.c.last_updated <= watermark)
     base = select(r.c.pk).where(where)
+    if driver is not None:
+        every = driver.rows.subquery("driver")
+        base = base.select_from(r.join(every, every.c.res_pk == r.c.pk))
     if request.summary == "count" or request.count == 0:
-        return SearchPage([], [], await _total(conn, request, base), None, None, False, watermark)
+        total = await _total(conn, request, base, bound)
+        return SearchPage([], [], total, None, None, False, watermark)
 
     backwards = position is not None and position.direction == "prev"
     sort_cols = [expr.label(f"s{i}") for i, (expr, _, _) in enumerate(keys)]
+    if position is not None and len(position.values) != len(keys):
+        raise bad_request("The paging cursor does not fit this search", "_cursor", "cursor")
     # Two steps: first the page's keys, then their content. Joining the versions into the
     # keyed query made PostgreSQL start from every row of the type (hashing all versions)
     # instead of from the selective criteria, so latency grew with the data.
-    query = select(r.c.pk, *sort_cols).where(where)
-    if position is not None:
-        if len(position.values) != len(keys):
-            raise bad_request("The paging cursor does not fit this search", "_cursor", "cursor")
-        query = query.where(_keyset(keys, position.values, r.c.pk, position.pk, backwards))
+    if driver is not None:
+        # Keyed on the driver's pk (equal to r.pk): the cursor is a range on its index.
+        page = driver.ordered(position.pk if position else None, backwards)
+        pk = page.c.res_pk
+        query = select(pk.label("pk")).select_from(r.join(page, pk == r.c.pk)).where(where)
+    else:
+        pk = r.c.pk
+        query = select(pk, *sort_cols).where(where)
+        if position is not None:
+            query = query.where(_keyset(keys, position.values, pk, position.pk, backwards))
     # LIMIT inline, so that even a cached plan knows it.
     limit: ColumnElement[int] = literal_column(str(int(request.count) + 1))
-    query = query.order_by(*_order(keys, r.c.pk, backwards)).limit(limit)
-    if by_last_updated and conn.dialect.name == "postgresql":
-        # A delta page must walk ix_resource_type_updated in order and stop after LIMIT
-        # matches; PostgreSQL's estimates for the newest rows (beyond its histogram) and for
-        # the category filter are far off, and it would otherwise collect every match of
-        # the category and sort them, which grows with the data.
-        await conn.execute(text("SET LOCAL enable_sort = off"))
-        await conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-    rows = list((await conn.execute(query)).all())
-    if by_last_updated and conn.dialect.name == "postgresql":
-        await conn.execute(text("SET LOCAL enable_sort = DEFAULT"))
-        await conn.execute(text("SET LOCAL enable_bitmapscan = DEFAULT"))
+    query = query.order_by(*_order(keys, pk, backwards)).limit(limit)
+    plan: tuple[str, ...] = ()
+    if conn.dialect.name == "postgresql":
+        plan = _DRIVEN_PLAN if driver is not None else _DELTA_PLAN if by_last_updated else ()
+    if plan:
+        await _planner_off(conn, plan)
+    rows = list((await conn.execute(query, bound)).all())
+    if plan:
+        await _planner_restored(conn, plan)
     more = len(rows) > request.count
     rows = rows[: request.count]
     if backwards:
@@ -253,7 +397,7 @@ async def run_search(
     if rows and position is not None and (more if backwards else True):
         prev_cursor = make(rows[0], "prev")
     total = await _total(
-        conn, request, base, first_page=position is None, rows=len(rows), more=more
+        conn, request, base, bound, first_page=position is None, rows=len(rows), more=more
     )
     includes, capped = await fetch_includes(
         conn, matches, request.includes, request.revincludes, compiler, max_includes

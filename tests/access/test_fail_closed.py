@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -156,10 +157,11 @@ def test_every_subquery_of_the_predicate_is_correlated_to_the_row_it_guards(
     nested = resource.alias("nested_1")
 
     compiled_dialect = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
-    for resource_type, row_filter in _row_filters():
+    # Patient-scoped too: its once-per-statement subqueries name only their own table.
+    for (resource_type, row_filter), scoped in itertools.product(_row_filters(), (False, True)):
 
-        def predicate(t: str, r: Any, f: RowFilter = row_filter) -> Any:
-            return compile_row_filter(f, t, r, dialect, "http://testserver/fhir")
+        def predicate(t: str, r: Any, f: RowFilter = row_filter, s: bool = scoped) -> Any:
+            return compile_row_filter(f, t, r, dialect, "http://testserver/fhir", patient_scoped=s)
 
         top = select(MATCH.c.pk).where(predicate(resource_type, MATCH))
         targets = select(nested.c.res_id).where(predicate(resource_type, nested))

@@ -25,7 +25,9 @@ BASE = "http://testserver/fhir"
 KEY = b"k" * 32
 
 
-def allow_all(resource_type: str, r: FromClause) -> ColumnElement[bool]:
+def allow_all(
+    resource_type: str, r: FromClause, *, patient_scoped: bool = False
+) -> ColumnElement[bool]:
     return true()
 
 

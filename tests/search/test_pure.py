@@ -308,7 +308,9 @@ def test_nested_subqueries_reuse_one_alias_per_level() -> None:
     def tables_seen(params: list[tuple[str, str]], rtype: str) -> list[FromClause]:
         seen: list[FromClause] = []
 
-        def security(resource_type: str, r: FromClause) -> ColumnElement[bool]:
+        def security(
+            resource_type: str, r: FromClause, *, patient_scoped: bool = False
+        ) -> ColumnElement[bool]:
             seen.append(r)
             return true()
 

@@ -268,7 +268,7 @@ async def test_find_matches_for_conditional_operations(engine: AsyncEngine, stor
 # ---- the security predicate is ANDed everywhere -------------------------------------------
 
 
-def hide(resource_type: str, r: FromClause) -> ColumnElement[bool]:
+def hide(resource_type: str, r: FromClause, *, patient_scoped: bool = False) -> ColumnElement[bool]:
     return not_(r.c.res_id.like("hidden%"))
 
 

@@ -18,7 +18,16 @@ search_reference = index_table(
     Column("ident_system", String(255), nullable=True),
     Column("ident_value", String(255), nullable=True),
     indexes=(
-        Index("ix_search_reference_target", "res_type", "param", "target_id", "target_type"),
+        # res_pk last: one target's rows come in pk order, so a default-ordered page of
+        # `subject=Patient/X` walks them and stops after LIMIT matches (search_sql.Driver).
+        Index(
+            "ix_search_reference_target_pk",
+            "res_type",
+            "param",
+            "target_id",
+            "target_type",
+            "res_pk",
+        ),
         Index("ix_search_reference_ident", "res_type", "param", "ident_value", "ident_system"),
         Index("ix_search_reference_reverse", "target_type", "target_id", "param"),
     ),
