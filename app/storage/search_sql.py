@@ -246,16 +246,21 @@ _DRIVEN_PLAN = (
 _DELTA_PLAN = ("enable_sort", "enable_bitmapscan")
 
 
-async def _planner_off(conn: AsyncConnection, settings: tuple[str, ...]) -> None:
-    """Planner methods off for this transaction (until restored), in one round trip."""
-    calls = ", ".join(f"set_config('{name}', 'off', true)" for name in settings)
-    await conn.execute(text(f"SELECT {calls}"))
+async def _planner_off(conn: AsyncConnection, settings: tuple[str, ...]) -> dict[str, str]:
+    """Planner methods off for this transaction, in one round trip; returns their values
+    before (each read just before it is set), to restore them after the statement."""
+    calls = ", ".join(
+        f"current_setting('{name}'), set_config('{name}', 'off', true)" for name in settings
+    )
+    row = (await conn.execute(text(f"SELECT {calls}"))).one()
+    return {name: str(row[2 * i]) for i, name in enumerate(settings)}
 
 
-async def _planner_restored(conn: AsyncConnection, settings: tuple[str, ...]) -> None:
-    """The session's own values again (what SET LOCAL ... TO DEFAULT gives), in one trip."""
-    restore = "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(:names)"
-    await conn.execute(text(restore), {"names": list(settings)})
+async def _planner_restored(conn: AsyncConnection, values: dict[str, str]) -> None:
+    """The values from before `_planner_off` again, in one round trip (no pg_settings:
+    that view builds every setting on each read)."""
+    calls = ", ".join(f"set_config('{name}', :v{i}, true)" for i, name in enumerate(values))
+    await conn.execute(text(f"SELECT {calls}"), {f"v{i}": v for i, v in enumerate(values.values())})
 
 
 _EQUALITY_TYPES = frozenset({"token", "reference"})
@@ -374,11 +379,10 @@ async def run_search(
     plan: tuple[str, ...] = ()
     if conn.dialect.name == "postgresql":
         plan = _DRIVEN_PLAN if driver is not None else _DELTA_PLAN if by_last_updated else ()
-    if plan:
-        await _planner_off(conn, plan)
+    before = await _planner_off(conn, plan) if plan else {}
     rows = list((await conn.execute(query, bound)).all())
-    if plan:
-        await _planner_restored(conn, plan)
+    if before:
+        await _planner_restored(conn, before)
     more = len(rows) > request.count
     rows = rows[: request.count]
     if backwards:
