@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.storage import pending
+from app.storage import bulk, pending
 from app.storage.pending import UnflushedRows
-from app.storage.tables import compartment, resource, resource_version
+from app.storage.search_types.date import search_date
+from app.storage.tables import compartment, resource, resource_version, search_token
 
 
 async def _head(conn: AsyncConnection, rid: str) -> int:
@@ -116,3 +118,87 @@ async def test_a_failing_flush_raises_a_database_error_and_writes_nothing(
             await _count(conn)
     async with engine.connect() as conn:
         assert await _count(conn) == 0
+
+
+async def _flush_sample(engine: AsyncEngine, rid: str) -> dict[str, list[tuple[object, ...]]]:
+    """Queue rows for several tables (NULLs, instants, JSON, text), flush, read them back."""
+    async with engine.begin() as conn:
+        pk = await _head(conn, rid)
+        stamp = datetime(2024, 6, 1, 12, 30, 15, 123000, tzinfo=UTC)
+        pending.defer(conn, compartment, [{"res_pk": pk, "patient_id": p} for p in ("a", "b")])
+        pending.defer(
+            conn,
+            search_token,
+            [
+                {
+                    "res_pk": pk,
+                    "res_type": "Patient",
+                    "param": "identifier",
+                    "system": "s",
+                    "code": "c",
+                    "text": None,
+                },
+                {
+                    "res_pk": pk,
+                    "res_type": "Patient",
+                    "param": "gender",
+                    "system": None,
+                    "code": "female",
+                    "text": "Kvinde ÆØÅ",
+                },
+            ],
+        )
+        pending.defer(
+            conn,
+            search_date,
+            [
+                {
+                    "res_pk": pk,
+                    "res_type": "Patient",
+                    "param": "birthdate",
+                    "low": stamp,
+                    "high": None,
+                }
+            ],
+        )
+        rows = {}
+        for table in (resource_version, compartment, search_token, search_date):
+            found = await conn.execute(select(table).where(table.c.res_pk == pk))
+            rows[table.name] = sorted(
+                (tuple(v for k, v in r._mapping.items() if k != "res_pk") for r in found),
+                key=repr,
+            )
+    return rows
+
+
+async def test_few_and_many_rows_are_stored_alike(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small flush (one statement of arrays on PostgreSQL) stores exactly what COPY does."""
+    statements: list[str] = []
+    execute, copy = bulk._execute, bulk._copy
+
+    async def one_statement(driver: Any, statement: str, params: Any) -> None:
+        statements.append("statement")
+        await execute(driver, statement, params)
+
+    async def copied(driver: Any, statement: str, values: Any) -> None:
+        statements.append("copy")
+        await copy(driver, statement, values)
+
+    monkeypatch.setattr(bulk, "_execute", one_statement)
+    monkeypatch.setattr(bulk, "_copy", copied)
+    few = await _flush_sample(engine, "few")
+    small = list(statements)
+    statements.clear()
+    monkeypatch.setattr(bulk, "SMALL_FLUSH_ROWS", 0)
+    many = await _flush_sample(engine, "many")
+    # res_id (and the content's id) differ by design; the rest must be equal.
+    strip = {"resource_version": lambda r: (*r[:3], *r[4:7], sorted(r[7]), *r[8:])}
+    for name, rows in few.items():
+        assert rows, name
+        cut = strip.get(name, lambda r: r)
+        assert [cut(r) for r in rows] == [cut(r) for r in many[name]], name
+    if engine.dialect.name == "postgresql":
+        assert small == ["statement"], "four tables, one statement"
+        assert statements == ["copy"] * 4
