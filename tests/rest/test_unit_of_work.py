@@ -12,6 +12,7 @@ from app.access.policy import AccessPolicy
 from app.fhir.outcome import FhirError
 from app.settings import Settings
 from app.storage.engine import create_engine_async
+from app.storage.repository import Repository
 from app.storage.unit_of_work import Storage
 from tests.support.databases import truncate_all
 from tests.support.resources import careplan
@@ -70,3 +71,35 @@ async def test_failing_after_commit_work_is_logged_and_keeps_the_commit(
     assert "after-commit work failed" in caplog.text
     async with storage.unit_of_work(JOB, write=False) as repo:
         assert await repo.exists_visible("CarePlan", "kept")
+
+
+async def _in_transaction_block(repo: Repository) -> bool:
+    """Whether the repository's statements run inside BEGIN ... COMMIT (the server's view)."""
+    conn = repo._conn  # the test looks under the repository, where no caller can
+    if conn.dialect.name != "postgresql":
+        return conn.in_transaction()
+    raw = await conn.get_raw_connection()
+    return not raw.driver_connection.autocommit
+
+
+async def test_a_read_without_a_transaction_block_sees_what_is_committed(
+    storage: Storage,
+) -> None:
+    """`transaction=False`: autocommit on PostgreSQL (no BEGIN/COMMIT round trips), same
+    answers; the pooled connection is back in transaction mode for the next unit of work."""
+    async with storage.unit_of_work(JOB, write=True) as repo:
+        await repo.create(careplan(), resource_id="autocommit")
+        assert await _in_transaction_block(repo)
+    async with storage.unit_of_work(JOB, write=False, transaction=False) as repo:
+        assert (await repo.read("CarePlan", "autocommit")).version_id == 1
+        assert await _in_transaction_block(repo) == (not storage.postgres)
+    for write in (False, True):
+        async with storage.unit_of_work(JOB, write=write) as repo:
+            assert await repo.exists_visible("CarePlan", "autocommit")
+            assert await _in_transaction_block(repo)
+
+
+async def test_a_write_always_runs_in_a_transaction(storage: Storage) -> None:
+    with pytest.raises(ValueError, match="transaction"):
+        async with storage.unit_of_work(JOB, write=True, transaction=False):
+            pass
