@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,6 +114,10 @@ class Repository:
         self._write_context = WriteContext(policy.authorities, known_sors={})
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._postgres = conn.dialect.name == "postgresql"
+        # The patient compartment of each version written in this transaction, exactly as
+        # its index rows hold it: the Provenance and audit records of the same request ask
+        # for it, and a SELECT would first flush the queued rows (a round trip each).
+        self._written_compartments = WrittenCompartments()
 
     # -- reads ---------------------------------------------------------------
 
@@ -352,7 +356,11 @@ class Repository:
         if not contents:
             return
         provenances = [c for c in contents if c["resourceType"] == "Provenance"]
-        targets_of = iter(await indexer.provenance_patients(self._conn, provenances))
+        targets_of = iter(
+            await indexer.provenance_patients(
+                self._conn, provenances, known=self._written_compartments.by_reference
+            )
+        )
         extra = [next(targets_of) if c["resourceType"] == "Provenance" else set() for c in contents]
         heads = [
             {
@@ -509,7 +517,11 @@ class Repository:
 
     async def compartments(self, pks: Iterable[int]) -> dict[int, set[str]]:
         """The patients of resources this request touched (for their AuditEvents)."""
-        return await compartments(self._conn, pks)
+        wanted = set(pks)
+        known = self._written_compartments.by_pk
+        found = {pk: set(known[pk]) for pk in wanted & known.keys() if known[pk]}
+        found.update(await compartments(self._conn, wanted - known.keys()))
+        return found
 
     async def organization_name(self, sor: str) -> str | None:
         """The name of the Organization with this SOR code (for AuditEvent agents)."""
@@ -630,6 +642,9 @@ class Repository:
         patients = await indexer.write_index(
             self._conn, pk, resource_type, stored_content, replace=version > 1
         )
+        self._written_compartments.record(
+            pk, resource_type, resource_id, None if stored_content is None else patients
+        )
         if stored_content is not None:
             subscriptions.record_version(
                 self._conn, pk, resource_type, resource_id, version, self.stamp
@@ -682,6 +697,25 @@ class Repository:
             row.pk,
             row.author_sor,
         )
+
+
+@dataclass(slots=True)
+class WrittenCompartments:
+    """The compartments of the versions one transaction wrote (what its index rows say)."""
+
+    by_pk: dict[int, frozenset[str]] = field(default_factory=dict)
+    by_reference: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    def record(
+        self, pk: int, resource_type: str, resource_id: str, patients: set[str] | None
+    ) -> None:
+        """`patients` None: a deletion keeps its earlier compartment rows, so it is not known
+        here (and a later question reads the rows)."""
+        if patients is None:
+            self.by_pk.pop(pk, None)
+            self.by_reference.pop((resource_type, resource_id), None)
+        else:
+            self.by_pk[pk] = self.by_reference[(resource_type, resource_id)] = frozenset(patients)
 
 
 @dataclass(frozen=True, slots=True)

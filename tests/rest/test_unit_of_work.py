@@ -11,6 +11,7 @@ import pytest
 from app.access.policy import AccessPolicy
 from app.fhir.outcome import FhirError
 from app.settings import Settings
+from app.storage import indexer
 from app.storage.engine import create_engine_async
 from app.storage.repository import Repository
 from app.storage.unit_of_work import Storage
@@ -103,3 +104,25 @@ async def test_a_write_always_runs_in_a_transaction(storage: Storage) -> None:
     with pytest.raises(ValueError, match="transaction"):
         async with storage.unit_of_work(JOB, write=True, transaction=False):
             pass
+
+
+async def test_compartments_of_written_versions_are_what_their_rows_say(storage: Storage) -> None:
+    """The repository answers compartments of versions it wrote without reading them back
+    (no flush, no SELECT); the answers must equal what the stored rows say, a deletion
+    included (it keeps its earlier compartment rows)."""
+    async with storage.unit_of_work(JOB, write=True) as repo:
+        plan = await repo.create(careplan("Patient/p1"), resource_id="memo")
+        other = await repo.create(careplan("Patient/p2"), resource_id="memo-deleted")
+        await repo.delete("CarePlan", "memo-deleted")
+        updated, _ = await repo.update(careplan("Patient/p3", id="memo"), "memo")
+        in_transaction = await repo.compartments([plan.pk, other.pk])
+        (targets,) = await indexer.provenance_patients(
+            repo._conn,  # what create_server_records asks, with its known compartments
+            [{"target": [{"reference": "CarePlan/memo"}, {"reference": "CarePlan/memo-deleted"}]}],
+            known=repo._written_compartments.by_reference,
+        )
+    assert updated.pk == plan.pk
+    async with storage.unit_of_work(JOB, write=False) as repo:
+        stored = await repo.compartments([plan.pk, other.pk])
+    assert in_transaction == stored == {plan.pk: {"p3"}, other.pk: {"p2"}}
+    assert targets == {"p2", "p3"}
