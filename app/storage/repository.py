@@ -148,13 +148,33 @@ class Repository:
             raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
         stored = self._stored(resource_type, resource_id, row)
         if stored.deleted and not deleted_ok:
-            raise FhirError.of(
-                410,
-                "deleted",
-                f"{resource_type}/{resource_id} was deleted",
-                headers={"ETag": stored.etag},
-            )
+            raise _gone(stored)
         return stored
+
+    async def read_many(
+        self, references: Sequence[tuple[str, str]], *, interaction: str = "read"
+    ) -> dict[tuple[str, str], StoredResource]:
+        """The current versions of these (type, id)s that the caller may see, in one
+        statement; as `read` would answer each in turn: what is absent or not visible is
+        left out, and the first deleted one (in the given order) answers 410."""
+        wanted: dict[str, list[str]] = {}
+        for resource_type, resource_id in references:
+            wanted.setdefault(resource_type, []).append(resource_id)
+        if not wanted:
+            return {}
+        types = sorted(wanted)
+        query = statements.current_many(tuple(self._condition(t, interaction) for t in types))
+        params: dict[str, Any] = {}
+        for i, resource_type in enumerate(types):
+            params[f"esp_type_{i}"] = resource_type
+            params[f"esp_ids_{i}"] = sorted(set(wanted[resource_type]))
+        rows = (await self._conn.execute(query, params)).all()
+        found = {(r.res_type, r.res_id): self._stored(r.res_type, r.res_id, r) for r in rows}
+        for reference in references:
+            stored = found.get(reference)
+            if stored is not None and stored.deleted:
+                raise _gone(stored)
+        return found
 
     async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource:
         query = statements.version(self._condition(resource_type, "vread"))
@@ -697,6 +717,12 @@ class Repository:
             row.pk,
             row.author_sor,
         )
+
+
+def _gone(stored: StoredResource) -> FhirError:
+    return FhirError.of(
+        410, "deleted", f"{stored.reference} was deleted", headers={"ETag": stored.etag}
+    )
 
 
 @dataclass(slots=True)

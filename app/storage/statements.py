@@ -15,7 +15,17 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, Update, and_, bindparam, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.storage.access_sql import COMPILED_CACHE_SIZE
@@ -35,21 +45,39 @@ def by_id(resource_type: str, resource_id: str, **more: Any) -> dict[str, Any]:
     return {"esp_type": resource_type, "esp_id": resource_id, **more}
 
 
+_CURRENT_COLUMNS = (
+    resource.c.pk,
+    resource.c.version_id,
+    resource.c.last_updated,
+    resource.c.deleted,
+    resource.c.author_sor,
+    resource_version.c.content,
+    resource_version.c.method,
+)
+
+
 @lru_cache(maxsize=COMPILED_CACHE_SIZE)
 def current(condition: ColumnElement[bool]) -> Select[Any]:
     """The current version of one resource (`by_id`), if `condition` lets it through."""
-    return (
-        select(
-            resource.c.pk,
-            resource.c.version_id,
-            resource.c.last_updated,
-            resource.c.deleted,
-            resource.c.author_sor,
-            resource_version.c.content,
-            resource_version.c.method,
+    return select(*_CURRENT_COLUMNS).join(resource_version, _CURRENT).where(_BY_ID, condition)
+
+
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def current_many(conditions: tuple[ColumnElement[bool], ...]) -> Select[Any]:
+    """The current versions of resources of several types, one branch per type: rows of
+    type `esp_type_<i>` with an id in `esp_ids_<i>` that `conditions[i]` lets through."""
+    branches = (
+        and_(
+            resource.c.res_type == bindparam(f"esp_type_{i}"),
+            resource.c.res_id.in_(bindparam(f"esp_ids_{i}", expanding=True)),
+            condition,
         )
+        for i, condition in enumerate(conditions)
+    )
+    return (
+        select(resource.c.res_type, resource.c.res_id, *_CURRENT_COLUMNS)
         .join(resource_version, _CURRENT)
-        .where(_BY_ID, condition)
+        .where(or_(*branches))
     )
 
 

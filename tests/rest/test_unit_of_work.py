@@ -16,7 +16,8 @@ from app.storage.engine import create_engine_async
 from app.storage.repository import Repository
 from app.storage.unit_of_work import Storage
 from tests.support.databases import truncate_all
-from tests.support.resources import careplan
+from tests.support.resources import careplan, organization
+from tests.support.tokens import MUNICIPALITY_SOR, TokenFactory
 
 JOB = AccessPolicy.internal("unit-of-work-test")
 
@@ -126,3 +127,40 @@ async def test_compartments_of_written_versions_are_what_their_rows_say(storage:
         stored = await repo.compartments([plan.pk, other.pk])
     assert in_transaction == stored == {plan.pk: {"p3"}, other.pk: {"p2"}}
     assert targets == {"p2", "p3"}
+
+
+async def test_read_many_answers_as_read_does_for_each(
+    storage: Storage, tokens: TokenFactory
+) -> None:
+    """One statement for several references (the write-time resolver): what is hidden or
+    absent is left out, visible ones are what `read` returns, a deleted one answers 410."""
+    municipality = AccessPolicy(tokens.principal(tokens.system_claims(sor=MUNICIPALITY_SOR)))
+    async with storage.unit_of_work(JOB, write=True) as repo:
+        await repo.create(careplan(), resource_id="not-theirs")
+    async with storage.unit_of_work(municipality, write=True) as repo:
+        await repo.create(careplan(), resource_id="theirs")
+        await repo.create(organization(), resource_id="an-org")
+        await repo.create(careplan(), resource_id="gone")
+        await repo.delete("CarePlan", "gone")
+    wanted = [
+        ("CarePlan", "theirs"),
+        ("CarePlan", "not-theirs"),
+        ("Organization", "an-org"),
+        ("CarePlan", "absent"),
+    ]
+    async with storage.unit_of_work(municipality, write=False) as repo:
+        found = await repo.read_many(wanted)
+        assert set(found) == {("CarePlan", "theirs"), ("Organization", "an-org")}
+        for reference in wanted:
+            try:
+                stored = await repo.read(*reference)
+            except FhirError as exc:
+                assert exc.status == 404 and reference not in found
+            else:
+                assert found[reference] == stored
+        with pytest.raises(FhirError) as many:
+            await repo.read_many([("CarePlan", "theirs"), ("CarePlan", "gone")])
+        with pytest.raises(FhirError) as one:
+            await repo.read("CarePlan", "gone")
+    assert many.value.status == one.value.status == 410
+    assert many.value.issues == one.value.issues and many.value.headers == one.value.headers
