@@ -42,6 +42,11 @@ from app.storage.access_facts import AccessFacts
 from app.storage.repository import SearchLimits
 from app.storage.unit_of_work import Storage
 
+# Reads whose statements (policy facts, the version, a refusal's pk) need no transaction
+# block: on PostgreSQL they run in autocommit (Storage.unit_of_work, `transaction`).
+# Searches stay in a transaction: they set planner options with SET LOCAL.
+_SINGLE_STATEMENT_READS = frozenset({"read", "vread"})
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceLimits:
@@ -139,7 +144,10 @@ class FhirService:
         async def policy_for(facts: AccessFacts) -> AccessPolicy:
             return await build_policy(facts, ctx, req, self.registries, self.authorities)
 
-        async with self.storage.unit_of_work(policy_for, write=write) as repo:
+        transaction = write or interaction not in _SINGLE_STATEMENT_READS
+        async with self.storage.unit_of_work(
+            policy_for, write=write, transaction=transaction
+        ) as repo:
             session = Session(repo, ctx)
             _check_read(session, req.resource_type, interaction)
             if write and self.on_commit is not None:

@@ -78,17 +78,22 @@ def _references(node: Any, found: set[str]) -> set[str]:
 async def _resolver(
     repo: Repository, content: dict[str, Any], siblings: Mapping[str, dict[str, Any]]
 ) -> Resolver:
-    """A lookup of every reference in `content`, prefetched (the validator is synchronous)."""
+    """A lookup of every reference in `content`, prefetched (the validator is synchronous).
+
+    The stored ones in one statement: a reference the caller cannot see resolves to
+    nothing, a deleted one answers 410 (`Repository.read_many`).
+    """
     known: dict[str, dict[str, Any] | None] = {}
+    stored: dict[str, tuple[str, str]] = {}
     for reference in _references(content, set()):
         if reference in siblings:
             known[reference] = siblings[reference]
-            continue
-        parsed = parse_reference(reference)
-        if parsed is None:
-            continue
-        if await repo.exists_visible(*parsed):
-            known[reference] = (await repo.read(*parsed)).content
+        elif (parsed := parse_reference(reference)) is not None:
+            stored[reference] = parsed
+    found = await repo.read_many(list(stored.values()))
+    for reference, parsed in stored.items():
+        if parsed in found:
+            known[reference] = found[parsed].content
     return known.get
 
 

@@ -7,7 +7,7 @@ written in bulk before the next statement that could read them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -68,16 +68,23 @@ async def write_index(
 
 
 async def provenance_patients(
-    conn: AsyncConnection, provenances: Sequence[dict[str, Any]]
+    conn: AsyncConnection,
+    provenances: Sequence[dict[str, Any]],
+    *,
+    known: Mapping[tuple[str, str], frozenset[str]] | None = None,
 ) -> list[set[str]]:
     """Per Provenance, the patients of its targets: a Provenance is in the compartment of
-    what it describes (it is read under its target's rules; storage/access_sql.py)."""
+    what it describes (it is read under its target's rules; storage/access_sql.py).
+
+    `known`: the compartments of targets written in this transaction (not read again).
+    """
     targets = [
         {ref for t in p.get("target") or [] if (ref := parse_reference(t.get("reference") or ""))}
         for p in provenances
     ]
-    wanted = {ref for refs in targets for ref in refs}
-    found: dict[tuple[str, str], set[str]] = {}
+    known = known or {}
+    wanted = {ref for refs in targets for ref in refs} - known.keys()
+    found: dict[tuple[str, str], set[str]] = {ref: set(known[ref]) for ref in known}
     ids = sorted({rid for _, rid in wanted})
     for start in range(0, len(ids), 500):
         query = (

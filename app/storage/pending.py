@@ -2,8 +2,9 @@
 
 A transaction Bundle creates dozens of resources. Each one's version, search-index and
 compartment rows are plain INSERTs that nothing reads until a later SELECT, UPDATE or
-DELETE (or the commit), so they wait here and then go out as one bulk INSERT per table
-(COPY on PostgreSQL, `bulk.py`) instead of five to ten statements per resource. The
+DELETE (or the commit), so they wait here and then go out together (`bulk.py`: one
+statement for all tables when they are few, COPY per table on PostgreSQL when they are
+many) instead of five to ten statements per resource. The
 flush hangs off the engine's `before_execute` event, so no read in the transaction can
 miss a deferred row, whichever code path issues it; the unit of work flushes before it
 commits and drops the rows when it rolls back.
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.storage.bulk import insert_rows
+from app.storage.bulk import Batch, insert_batches
 
 _KEY = "esp_pending_rows"
 # A table (plain INSERT) or an INSERT statement built once (e.g. ON CONFLICT DO NOTHING).
@@ -43,11 +44,15 @@ def _queue(conn: AsyncConnection, target: Target, rows: list[dict[str, Any]]) ->
 def flush(conn: Connection) -> None:
     """Write the queued rows, targets in the order first queued (FK order)."""
     queued: Queue | None = conn.info.pop(_KEY, None)
+    tables: list[Batch] = []  # consecutive plain INSERTs go out together
     for target, rows in (queued or {}).items():
         if isinstance(target, Table):
-            insert_rows(conn, target, rows)
-        else:
-            conn.execute(target, rows)
+            tables.append((target, rows))
+            continue
+        insert_batches(conn, tables)
+        tables = []
+        conn.execute(target, rows)
+    insert_batches(conn, tables)
 
 
 def discard(conn: AsyncConnection) -> None:

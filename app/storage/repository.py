@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, literal_column, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Row, and_, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.policy import AccessPolicy
@@ -27,13 +26,14 @@ from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
-from app.storage import exports, indexer, outcomes, pending, subscriptions
+from app.storage import exports, indexer, outcomes, pending, statements, subscriptions
 from app.storage.access_facts import compartments, current_versions, patient_for_cpr
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.access_sql import Visibility
 from app.storage.horizon import read_horizon
 from app.storage.records import SecurityPredicate, StoredResource
 from app.storage.search_sql import SearchPage, find_matches, run_search
+from app.storage.statements import by_id
 from app.storage.tables import resource, resource_version, search_token
 
 log = logging.getLogger("esp.storage")
@@ -114,11 +114,16 @@ class Repository:
         self._write_context = WriteContext(policy.authorities, known_sors={})
         self._after_commit: list[Callable[[], Awaitable[None]]] = []
         self._postgres = conn.dialect.name == "postgresql"
+        # The patient compartment of each version written in this transaction, exactly as
+        # its index rows hold it: the Provenance and audit records of the same request ask
+        # for it, and a SELECT would first flush the queued rows (a round trip each).
+        self._written_compartments = WrittenCompartments()
 
     # -- reads ---------------------------------------------------------------
 
-    def _visible(self, query: Select[Any], resource_type: str, interaction: str) -> Select[Any]:
-        return query.where(self._visibility.predicate(interaction)(resource_type, resource))
+    def _condition(self, resource_type: str, interaction: str) -> ColumnElement[bool]:
+        """The security predicate on `resource` rows of this type (statements.py keys on it)."""
+        return self._visibility.predicate(interaction)(resource_type, resource)
 
     def _security(self, interaction: str) -> SecurityPredicate:
         """The predicate this repository applies for `interaction` (for its own searches)."""
@@ -137,57 +142,44 @@ class Repository:
         `interaction`: a write reads the current version under its own scope letter.
         `deleted_ok`: return a deletion (content None) instead of answering 410.
         """
-        query = (
-            select(
-                resource.c.pk,
-                resource.c.version_id,
-                resource.c.last_updated,
-                resource.c.deleted,
-                resource.c.author_sor,
-                resource_version.c.content,
-                resource_version.c.method,
-            )
-            .join(
-                resource_version,
-                and_(
-                    resource_version.c.res_pk == resource.c.pk,
-                    resource_version.c.version_id == resource.c.version_id,
-                ),
-            )
-            .where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
-        )
-        row = (await self._conn.execute(self._visible(query, resource_type, interaction))).first()
+        query = statements.current(self._condition(resource_type, interaction))
+        row = (await self._conn.execute(query, by_id(resource_type, resource_id))).first()
         if row is None:
             raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
         stored = self._stored(resource_type, resource_id, row)
         if stored.deleted and not deleted_ok:
-            raise FhirError.of(
-                410,
-                "deleted",
-                f"{resource_type}/{resource_id} was deleted",
-                headers={"ETag": stored.etag},
-            )
+            raise _gone(stored)
         return stored
 
+    async def read_many(
+        self, references: Sequence[tuple[str, str]], *, interaction: str = "read"
+    ) -> dict[tuple[str, str], StoredResource]:
+        """The current versions of these (type, id)s that the caller may see, in one
+        statement; as `read` would answer each in turn: what is absent or not visible is
+        left out, and the first deleted one (in the given order) answers 410."""
+        wanted: dict[str, list[str]] = {}
+        for resource_type, resource_id in references:
+            wanted.setdefault(resource_type, []).append(resource_id)
+        if not wanted:
+            return {}
+        types = sorted(wanted)
+        query = statements.current_many(tuple(self._condition(t, interaction) for t in types))
+        params: dict[str, Any] = {}
+        for i, resource_type in enumerate(types):
+            params[f"esp_type_{i}"] = resource_type
+            params[f"esp_ids_{i}"] = sorted(set(wanted[resource_type]))
+        rows = (await self._conn.execute(query, params)).all()
+        found = {(r.res_type, r.res_id): self._stored(r.res_type, r.res_id, r) for r in rows}
+        for reference in references:
+            stored = found.get(reference)
+            if stored is not None and stored.deleted:
+                raise _gone(stored)
+        return found
+
     async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource:
-        query = (
-            select(
-                resource.c.pk,
-                resource_version.c.version_id,
-                resource_version.c.last_updated,
-                resource_version.c.deleted,
-                resource.c.author_sor,
-                resource_version.c.content,
-                resource_version.c.method,
-            )
-            .join(resource_version, resource_version.c.res_pk == resource.c.pk)
-            .where(
-                resource.c.res_type == resource_type,
-                resource.c.res_id == resource_id,
-                resource_version.c.version_id == version,
-            )
-        )
-        row = (await self._conn.execute(self._visible(query, resource_type, "vread"))).first()
+        query = statements.version(self._condition(resource_type, "vread"))
+        params = by_id(resource_type, resource_id, esp_version=version)
+        row = (await self._conn.execute(query, params)).first()
         if row is None:
             raise FhirError.of(
                 404, "not-found", f"{resource_type}/{resource_id}/_history/{version} is not known"
@@ -265,11 +257,10 @@ class Repository:
     async def exists_visible(
         self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> bool:
-        query = select(resource.c.pk).where(
-            resource.c.res_type == resource_type, resource.c.res_id == resource_id
-        )
-        visible = self._visible(query, resource_type, interaction)
-        return (await self._conn.execute(visible)).first() is not None
+        query = statements.head(self._condition(resource_type, interaction))
+        return (
+            await self._conn.execute(query, by_id(resource_type, resource_id))
+        ).first() is not None
 
     async def search(
         self,
@@ -385,7 +376,11 @@ class Repository:
         if not contents:
             return
         provenances = [c for c in contents if c["resourceType"] == "Provenance"]
-        targets_of = iter(await indexer.provenance_patients(self._conn, provenances))
+        targets_of = iter(
+            await indexer.provenance_patients(
+                self._conn, provenances, known=self._written_compartments.by_reference
+            )
+        )
         extra = [next(targets_of) if c["resourceType"] == "Provenance" else set() for c in contents]
         heads = [
             {
@@ -492,20 +487,16 @@ class Repository:
         Only to audit a refusal in the patient's MinLog; the caller is answered exactly as
         if the resource did not exist.
         """
-        query = select(resource.c.pk).where(
-            resource.c.res_type == resource_type, resource.c.res_id == resource_id
-        )
-        pk: int | None = (await self._conn.execute(query)).scalar_one_or_none()
+        found = await self._conn.execute(statements.HIDDEN_PK, by_id(resource_type, resource_id))
+        pk: int | None = found.scalar_one_or_none()
         return pk
 
     async def current_head(
         self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> tuple[int, int, bool] | None:
         """(pk, version, deleted) of the visible current version, without content."""
-        query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
-            resource.c.res_type == resource_type, resource.c.res_id == resource_id
-        )
-        row = (await self._conn.execute(self._visible(query, resource_type, interaction))).first()
+        query = statements.head(self._condition(resource_type, interaction))
+        row = (await self._conn.execute(query, by_id(resource_type, resource_id))).first()
         return None if row is None else (row.pk, row.version_id, row.deleted)
 
     async def commit_horizon(self) -> datetime:
@@ -546,7 +537,11 @@ class Repository:
 
     async def compartments(self, pks: Iterable[int]) -> dict[int, set[str]]:
         """The patients of resources this request touched (for their AuditEvents)."""
-        return await compartments(self._conn, pks)
+        wanted = set(pks)
+        known = self._written_compartments.by_pk
+        found = {pk: set(known[pk]) for pk in wanted & known.keys() if known[pk]}
+        found.update(await compartments(self._conn, wanted - known.keys()))
+        return found
 
     async def organization_name(self, sor: str) -> str | None:
         """The name of the Organization with this SOR code (for AuditEvent agents)."""
@@ -577,16 +572,8 @@ class Repository:
 
     async def _lock_head(self, resource_type: str, resource_id: str) -> _Head | None:
         """Lock the head row (PostgreSQL); keep our stamp after its last version's stamp."""
-        query = select(
-            resource.c.pk,
-            resource.c.version_id,
-            resource.c.deleted,
-            resource.c.last_updated,
-            resource.c.author_sor,
-        ).where(resource.c.res_type == resource_type, resource.c.res_id == resource_id)
-        if self._postgres:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).first()
+        query = statements.lock_head(self._postgres)
+        row = (await self._conn.execute(query, by_id(resource_type, resource_id))).first()
         if row is None:
             return None
         if row.last_updated >= self.stamp:
@@ -607,14 +594,8 @@ class Repository:
             "deleted": False,
             "author_sor": author_sor,
         }
-        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
-        statement = (
-            dialect_insert(resource)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["res_type", "res_id"])
-            .returning(resource.c.pk)
-        )
-        pk: int | None = (await self._conn.execute(statement)).scalar_one_or_none()
+        inserted = await self._conn.execute(statements.insert_head(self._postgres), values)
+        pk: int | None = inserted.scalar_one_or_none()
         return pk
 
     async def _next_version(
@@ -627,9 +608,14 @@ class Repository:
     ) -> StoredResource | None:
         """Move the head from its version to the next; None if someone else moved it."""
         moved = await self._conn.execute(
-            update(resource)
-            .where(resource.c.pk == head.pk, resource.c.version_id == head.version)
-            .values(version_id=head.version + 1, last_updated=self.stamp, deleted=content is None)
+            statements.MOVE_HEAD,
+            {
+                "esp_pk": head.pk,
+                "esp_from": head.version,
+                "esp_to": head.version + 1,
+                "esp_stamp": self.stamp,
+                "esp_deleted": content is None,
+            },
         )
         if moved.rowcount != 1:
             return None
@@ -675,6 +661,9 @@ class Repository:
         )
         patients = await indexer.write_index(
             self._conn, pk, resource_type, stored_content, replace=version > 1
+        )
+        self._written_compartments.record(
+            pk, resource_type, resource_id, None if stored_content is None else patients
         )
         if stored_content is not None:
             subscriptions.record_version(
@@ -728,6 +717,31 @@ class Repository:
             row.pk,
             row.author_sor,
         )
+
+
+def _gone(stored: StoredResource) -> FhirError:
+    return FhirError.of(
+        410, "deleted", f"{stored.reference} was deleted", headers={"ETag": stored.etag}
+    )
+
+
+@dataclass(slots=True)
+class WrittenCompartments:
+    """The compartments of the versions one transaction wrote (what its index rows say)."""
+
+    by_pk: dict[int, frozenset[str]] = field(default_factory=dict)
+    by_reference: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    def record(
+        self, pk: int, resource_type: str, resource_id: str, patients: set[str] | None
+    ) -> None:
+        """`patients` None: a deletion keeps its earlier compartment rows, so it is not known
+        here (and a later question reads the rows)."""
+        if patients is None:
+            self.by_pk.pop(pk, None)
+            self.by_reference.pop((resource_type, resource_id), None)
+        else:
+            self.by_pk[pk] = self.by_reference[(resource_type, resource_id)] = frozenset(patients)
 
 
 @dataclass(frozen=True, slots=True)

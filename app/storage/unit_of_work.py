@@ -79,7 +79,9 @@ class Storage:
             ).scalar_one_or_none()
 
     @asynccontextmanager
-    async def unit_of_work(self, access: Access, *, write: bool) -> AsyncIterator[Repository]:
+    async def unit_of_work(
+        self, access: Access, *, write: bool, transaction: bool = True
+    ) -> AsyncIterator[Repository]:
         """One transaction whose repository sees only what `access` lets it see.
 
         There is no default: a job that reads data names its principal (an internal job
@@ -88,9 +90,17 @@ class Storage:
         commit succeeded, never after a rollback. A deadlock or serialization failure
         between concurrent writers is transient: the client gets 503 with Retry-After and
         may simply retry.
+
+        `transaction=False` (reads only): the block's statements need no transaction block
+        (no SET LOCAL, nothing written). PostgreSQL then runs them in autocommit, which
+        saves BEGIN and COMMIT, two of a read by id's three round trips; what they see is
+        unchanged, since under READ COMMITTED every statement takes its own snapshot
+        anyway. SQLite keeps its transaction (one snapshot for the block, no round trips).
         """
+        if write and not transaction:
+            raise ValueError("a write always runs in a transaction")
         try:
-            async with self._transaction(write, access) as repository:
+            async with self._transaction(write, access, transaction) as repository:
                 yield repository
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
@@ -102,11 +112,15 @@ class Storage:
             raise
 
     @asynccontextmanager
-    async def _transaction(self, write: bool, access: Access) -> AsyncIterator[Repository]:
+    async def _transaction(
+        self, write: bool, access: Access, transaction: bool
+    ) -> AsyncIterator[Repository]:
         await self.check_access_rows()
         async with self.engine.connect() as conn:
             if write:
                 conn = await conn.execution_options(esp_write=True)
+            elif not transaction and self.postgres:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             async with conn.begin():
                 stamp = await writer_stamp(conn) if write else now_utc()
                 policy = (

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.storage import pending
+from app.storage import bulk, pending
 from app.storage.pending import UnflushedRows
-from app.storage.tables import compartment, resource, resource_version
+from app.storage.search_types.date import search_date
+from app.storage.tables import compartment, resource, resource_version, search_token
 
 
 async def _head(conn: AsyncConnection, rid: str) -> int:
@@ -22,7 +24,12 @@ async def _head(conn: AsyncConnection, rid: str) -> int:
     )
     pk = int(inserted.inserted_primary_key[0])
     # The head must point at a version by commit (a deferred FK); queue it like the repository.
-    version = {
+    pending.defer(conn, resource_version, [_version(pk, rid)])
+    return pk
+
+
+def _version(pk: int, rid: str) -> dict[str, Any]:
+    return {
         "res_pk": pk,
         "version_id": 1,
         "prev_version": None,
@@ -33,8 +40,16 @@ async def _head(conn: AsyncConnection, rid: str) -> int:
         "deleted": False,
         "content": {"resourceType": "Patient", "id": rid},
     }
-    pending.defer(conn, resource_version, [version])
-    return pk
+
+
+# JSON that must come back as it went in: floats, big integers, escapes, nulls, nesting.
+RICH = {
+    "resourceType": "Patient",
+    "valueQuantity": {"value": 1.5, "unit": "kg"},
+    "count": 12345678901234,
+    "note": [{"text": 'Æ "quoted" \\ back\nslash \u00e9'}, None, {"empty": []}],
+    "flag": False,
+}
 
 
 async def _count(conn: AsyncConnection) -> int:
@@ -116,3 +131,96 @@ async def test_a_failing_flush_raises_a_database_error_and_writes_nothing(
             await _count(conn)
     async with engine.connect() as conn:
         assert await _count(conn) == 0
+
+
+async def _flush_sample(engine: AsyncEngine, rid: str) -> dict[str, list[tuple[object, ...]]]:
+    """Queue rows for several tables (NULLs, instants, JSON, text), flush, read them back."""
+    async with engine.begin() as conn:
+        pk = await _head(conn, rid)
+        stamp = datetime(2024, 6, 1, 12, 30, 15, 123000, tzinfo=UTC)
+        second = {
+            **_version(pk, rid),
+            "version_id": 2,
+            "prev_version": 1,
+            "last_updated": stamp,
+            "content": RICH,
+        }
+        pending.defer(conn, resource_version, [second])
+        pending.defer(conn, compartment, [{"res_pk": pk, "patient_id": p} for p in ("a", "b")])
+        pending.defer(
+            conn,
+            search_token,
+            [
+                {
+                    "res_pk": pk,
+                    "res_type": "Patient",
+                    "param": "identifier",
+                    "system": "s",
+                    "code": "c",
+                    "text": None,
+                },
+                {
+                    "res_pk": pk,
+                    "res_type": "Patient",
+                    "param": "gender",
+                    "system": None,
+                    "code": "female",
+                    "text": "Kvinde ÆØÅ",
+                },
+            ],
+        )
+        pending.defer(
+            conn,
+            search_date,
+            [
+                {
+                    "res_pk": pk,
+                    "res_type": "Patient",
+                    "param": "birthdate",
+                    "low": stamp,
+                    "high": None,
+                }
+            ],
+        )
+        rows = {}
+        for table in (resource_version, compartment, search_token, search_date):
+            found = await conn.execute(select(table).where(table.c.res_pk == pk))
+            rows[table.name] = sorted(
+                (tuple(v for k, v in r._mapping.items() if k != "res_pk") for r in found),
+                key=repr,
+            )
+    return rows
+
+
+async def test_few_and_many_rows_are_stored_alike(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small flush (one statement of arrays on PostgreSQL) stores exactly what COPY does."""
+    statements: list[str] = []
+    execute, copy = bulk._execute, bulk._copy
+
+    async def one_statement(driver: Any, statement: str, params: Any) -> None:
+        statements.append("statement")
+        await execute(driver, statement, params)
+
+    async def copied(driver: Any, statement: str, values: Any) -> None:
+        statements.append("copy")
+        await copy(driver, statement, values)
+
+    monkeypatch.setattr(bulk, "_execute", one_statement)
+    monkeypatch.setattr(bulk, "_copy", copied)
+    few = await _flush_sample(engine, "few")
+    small = list(statements)
+    statements.clear()
+    monkeypatch.setattr(bulk, "SMALL_FLUSH_ROWS", 0)
+    many = await _flush_sample(engine, "many")
+    # res_id (and the content's id) differ by design; the rest must be equal.
+    strip = {"resource_version": lambda r: (*r[:3], *r[4:7], r[7] if r[0] == 2 else None, *r[8:])}
+    for name, rows in few.items():
+        assert rows, name
+        cut = strip.get(name, lambda r: r)
+        assert [cut(r) for r in rows] == [cut(r) for r in many[name]], name
+    assert [r[7] for r in few["resource_version"] if r[0] == 2] == [RICH]
+    if engine.dialect.name == "postgresql":
+        assert small == ["statement"], "four tables, one statement"
+        assert statements == ["copy"] * 4
