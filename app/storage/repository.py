@@ -22,12 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.policy import AccessPolicy
 from app.access.quality_data import OutcomeCounts, OutcomeGrant, Quarter, outcome_grant
+from app.fhir.audit_event import AuditEntry
 from app.fhir.instant import format_instant, now_utc
 from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
-from app.storage import exports, indexer, outcomes, pending, subscriptions
+from app.storage import audit_log, exports, indexer, outcomes, pending, subscriptions
 from app.storage.access_facts import compartments, current_versions, patient_for_cpr
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.access_sql import Visibility
@@ -37,6 +38,7 @@ from app.storage.search_sql import SearchPage, find_matches, run_search
 from app.storage.tables import resource, resource_version, search_token
 
 log = logging.getLogger("esp.storage")
+AUDIT_EVENT = audit_log.RESOURCE_TYPE  # served from the audit log, not the resource tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,14 @@ class Repository:
     def _visible(self, query: Select[Any], resource_type: str, interaction: str) -> Select[Any]:
         return query.where(self._visibility.predicate(interaction)(resource_type, resource))
 
+    def _audit_condition(self, interaction: str) -> audit_log.AuditCondition:
+        """The caller's condition on audit log rows (AuditEvents) for `interaction`."""
+        return lambda a: self._visibility.audit_condition(interaction, a)
+
+    async def _find_audit(self, audit_id: str, interaction: str) -> StoredResource | None:
+        """The AuditEvent `audit_id` if the caller may see it for `interaction`."""
+        return await audit_log.find(self._conn, audit_id, self._audit_condition(interaction))
+
     def _security(self, interaction: str) -> SecurityPredicate:
         """The predicate this repository applies for `interaction` (for its own searches)."""
         return self._visibility.predicate(interaction)
@@ -137,6 +147,11 @@ class Repository:
         `interaction`: a write reads the current version under its own scope letter.
         `deleted_ok`: return a deletion (content None) instead of answering 410.
         """
+        if resource_type == AUDIT_EVENT:  # never deleted
+            found = await self._find_audit(resource_id, interaction)
+            if found is None:
+                raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
+            return found
         query = (
             select(
                 resource.c.pk,
@@ -170,6 +185,13 @@ class Repository:
         return stored
 
     async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource:
+        if resource_type == AUDIT_EVENT:  # one version, never deleted
+            found = await self._find_audit(resource_id, "vread")
+            if found is not None and version == 1:
+                return found
+            raise FhirError.of(
+                404, "not-found", f"{resource_type}/{resource_id}/_history/{version} is not known"
+            )
         query = (
             select(
                 resource.c.pk,
@@ -201,6 +223,29 @@ class Repository:
 
     async def history(self, query: HistoryQuery) -> list[StoredResource]:
         """Versions newest first, at most `query.count + 1` (the extra one signals a next page)."""
+        if query.resource_type == AUDIT_EVENT:
+            return await self._audit_history(query)
+        versions = await self._resource_history(query)
+        if query.resource_type is not None:
+            return versions
+        # System history: the audit log's entries merged in, in the same order
+        # (newest first, then by pk: an AuditEvent's pk is negative, so first at a tie).
+        merged = [*versions, *await self._audit_history(query)]
+        merged.sort(key=lambda s: (-s.last_updated.timestamp(), s.pk, -s.version_id))
+        return merged[: query.count + 1]
+
+    async def _audit_history(self, query: HistoryQuery) -> list[StoredResource]:
+        return await audit_log.history(
+            self._conn,
+            self._audit_condition(query.interaction),
+            audit_id=query.resource_id,
+            since=query.since,
+            at=query.at,
+            after=query.after,
+            limit=query.count + 1,
+        )
+
+    async def _resource_history(self, query: HistoryQuery) -> list[StoredResource]:
         v = resource_version
         statement = select(
             v.c.res_pk,
@@ -219,7 +264,12 @@ class Repository:
         else:
             # System-level history: each row is checked by its own type's predicate.
             statement = statement.where(
-                or_(*(and_(v.c.res_type == t, security(t, resource)) for t in sorted(STORED_TYPES)))
+                or_(
+                    *(
+                        and_(v.c.res_type == t, security(t, resource))
+                        for t in sorted(STORED_TYPES - {AUDIT_EVENT})
+                    )
+                )
             )
         if query.resource_id is not None:
             statement = statement.where(v.c.res_id == query.resource_id)
@@ -265,6 +315,8 @@ class Repository:
     async def exists_visible(
         self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> bool:
+        if resource_type == AUDIT_EVENT:
+            return await self._find_audit(resource_id, interaction) is not None
         query = select(resource.c.pk).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
         )
@@ -284,6 +336,14 @@ class Repository:
 
         `interaction`: the scope letter the rows are read under (`read` for $everything).
         """
+        if request.resource_types == (AUDIT_EVENT,):
+            return await audit_log.search(
+                self._conn,
+                request,
+                self._audit_condition(interaction),
+                cursor_key=cursor_key,
+                cursor=cursor,
+            )
         return await run_search(
             self._conn,
             request,
@@ -492,6 +552,9 @@ class Repository:
         Only to audit a refusal in the patient's MinLog; the caller is answered exactly as
         if the resource did not exist.
         """
+        if resource_type == AUDIT_EVENT:
+            found = await audit_log.find(self._conn, resource_id, None)
+            return None if found is None else found.pk
         query = select(resource.c.pk).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
         )
@@ -502,6 +565,9 @@ class Repository:
         self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> tuple[int, int, bool] | None:
         """(pk, version, deleted) of the visible current version, without content."""
+        if resource_type == AUDIT_EVENT:
+            found = await self._find_audit(resource_id, interaction)
+            return None if found is None else (found.pk, 1, False)
         query = select(resource.c.pk, resource.c.version_id, resource.c.deleted).where(
             resource.c.res_type == resource_type, resource.c.res_id == resource_id
         )
@@ -545,8 +611,19 @@ class Repository:
     # -- facts the audit trail needs ---------------------------------------------
 
     async def compartments(self, pks: Iterable[int]) -> dict[int, set[str]]:
-        """The patients of resources this request touched (for their AuditEvents)."""
-        return await compartments(self._conn, pks)
+        """The patients of resources this request touched (for their AuditEvents); the
+        negative pks are AuditEvents (audit_log.py)."""
+        wanted = list(pks)
+        found = await compartments(self._conn, (pk for pk in wanted if pk > 0))
+        audited = [pk for pk in wanted if pk < 0]
+        if audited:
+            found.update(await audit_log.compartments(self._conn, audited))
+        return found
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> list[str]:
+        """Append audit log entries (AuditEvents) in this transaction: one row each,
+        written with the transaction's other rows before it commits. Their ids."""
+        return audit_log.write(self._conn, entries)
 
     async def organization_name(self, sor: str) -> str | None:
         """The name of the Organization with this SOR code (for AuditEvent agents)."""

@@ -8,8 +8,8 @@ See docs/search.md for defaults and the delta-pull watermark contract.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,15 @@ from app.storage.tables import compartment
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
 
-__all__ = ["SearchPage", "SecurityPredicate", "StoredRow", "find_matches", "run_search"]
+__all__ = [
+    "PageSource",
+    "SearchPage",
+    "SecurityPredicate",
+    "StoredRow",
+    "find_matches",
+    "read_page",
+    "run_search",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +185,19 @@ async def _total(
     return count if count <= TOTAL_CAP else None
 
 
+@dataclass(frozen=True, slots=True)
+class PageSource:
+    """The rows a search pages through: their keyset column, stamp column, sort keys
+    ((expression, descending, nullable) per `request.sort` key), condition (security and
+    criteria ANDed), and how the content of a page's rows is read."""
+
+    pk: ColumnElement[int]
+    last_updated: ColumnElement[datetime]
+    keys: Sequence[tuple[ColumnElement[Any], bool, bool]]
+    where: ColumnElement[bool]
+    contents: Callable[[AsyncConnection, list[int]], Awaitable[list[StoredRow]]]
+
+
 async def run_search(
     conn: AsyncConnection,
     request: SearchRequest,
@@ -187,17 +208,42 @@ async def run_search(
     max_includes: int = 1000,
 ) -> SearchPage:
     """One page of `request`, its includes, total and cursors (R4 search.html)."""
+    compiler = PredicateCompiler(security, conn.dialect.name)
+    r = MATCH
+    source = PageSource(
+        pk=r.c.pk,
+        last_updated=r.c.last_updated,
+        keys=[(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort],
+        where=_where(request, r, compiler),
+        contents=_contents,
+    )
+    page = await read_page(conn, request, source, cursor_key=cursor_key, cursor=cursor)
+    if request.summary == "count" or request.count == 0:
+        return page
+    includes, capped = await fetch_includes(
+        conn, page.matches, request.includes, request.revincludes, compiler, max_includes
+    )
+    return replace(page, includes=includes, include_cap_reached=capped)
+
+
+async def read_page(
+    conn: AsyncConnection,
+    request: SearchRequest,
+    source: PageSource,
+    *,
+    cursor_key: bytes,
+    cursor: str | None,
+) -> SearchPage:
+    """One page of `source` in `request`'s order, its total and cursors (no includes)."""
     position: Cursor | None = (
         decode_cursor(cursor, cursor_key, request.query_key) if cursor else None
     )
-    compiler = PredicateCompiler(security, conn.dialect.name)
     if conn.dialect.name == "postgresql" and not _generic_plan_safe(request):
         # psycopg prepares repeated statements, and a generic plan cannot see dates, prefixes
         # or LIMIT: measured at 1M rows, the delta pull flipped from ~1 ms to 1.5 s.
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    r = MATCH
-    keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
-    where = _where(request, r, compiler)
+    keys = source.keys
+    where = source.where
     watermark = None
     by_last_updated = bool(request.sort) and request.sort[0].param == "_lastUpdated"
     if by_last_updated and not request.sort[0].descending:
@@ -206,8 +252,8 @@ async def run_search(
         watermark = (
             position.watermark if position and position.watermark else await read_horizon(conn)
         )
-        where = and_(where, r.c.last_updated <= watermark)
-    base = select(r.c.pk).where(where)
+        where = and_(where, source.last_updated <= watermark)
+    base = select(source.pk).where(where)
     if request.summary == "count" or request.count == 0:
         return SearchPage([], [], await _total(conn, request, base), None, None, False, watermark)
 
@@ -216,14 +262,14 @@ async def run_search(
     # Two steps: first the page's keys, then their content. Joining the versions into the
     # keyed query made PostgreSQL start from every row of the type (hashing all versions)
     # instead of from the selective criteria, so latency grew with the data.
-    query = select(r.c.pk, *sort_cols).where(where)
+    query = select(source.pk.label("pk"), *sort_cols).where(where)
     if position is not None:
         if len(position.values) != len(keys):
             raise bad_request("The paging cursor does not fit this search", "_cursor", "cursor")
-        query = query.where(_keyset(keys, position.values, r.c.pk, position.pk, backwards))
+        query = query.where(_keyset(keys, position.values, source.pk, position.pk, backwards))
     # LIMIT inline, so that even a cached plan knows it.
     limit: ColumnElement[int] = literal_column(str(int(request.count) + 1))
-    query = query.order_by(*_order(keys, r.c.pk, backwards)).limit(limit)
+    query = query.order_by(*_order(keys, source.pk, backwards)).limit(limit)
     if by_last_updated and conn.dialect.name == "postgresql":
         # A delta page must walk ix_resource_type_updated in order and stop after LIMIT
         # matches; PostgreSQL's estimates for the newest rows (beyond its histogram) and for
@@ -239,7 +285,7 @@ async def run_search(
     rows = rows[: request.count]
     if backwards:
         rows.reverse()
-    matches = await _contents(conn, [row.pk for row in rows])
+    matches = await source.contents(conn, [row.pk for row in rows])
 
     def make(row: Any, direction: Direction) -> str:
         values = tuple(getattr(row, f"s{i}") for i in range(len(keys)))
@@ -255,10 +301,7 @@ async def run_search(
     total = await _total(
         conn, request, base, first_page=position is None, rows=len(rows), more=more
     )
-    includes, capped = await fetch_includes(
-        conn, matches, request.includes, request.revincludes, compiler, max_includes
-    )
-    return SearchPage(matches, includes, total, next_cursor, prev_cursor, capped, watermark)
+    return SearchPage(matches, [], total, next_cursor, prev_cursor, False, watermark)
 
 
 async def _contents(conn: AsyncConnection, pks: list[int]) -> list[StoredRow]:

@@ -1,0 +1,250 @@
+"""The audit log table serves AuditEvents as the generic resource tables did (#14 part 2).
+
+Every golden case is stored as a row and read back: read, vread and history give the
+AuditEvent `audit_event` built, with id and meta; and each search over the log's own
+columns finds exactly the events that the in-memory matcher (the twin of the generic
+index search the log replaces) finds in the rendered resources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import pytest
+
+from app.access.policy import AccessPolicy
+from app.audit.events import audit_entry
+from app.fhir.audit_event import RULE_BASE
+from app.fhir.outcome import FhirError
+from app.fhir.search.memory import matches
+from app.fhir.search.parse import parse_search
+from app.settings import Settings
+from app.storage.engine import create_engine_async
+from app.storage.repository import HistoryQuery, Repository, SearchLimits
+from app.storage.unit_of_work import Storage
+from tests.audit.cases import CPR, SOR, WHEN, cases
+from tests.audit.test_rendering import GOLDEN
+from tests.support.databases import truncate_all
+
+T = TypeVar("T")
+READER = AccessPolicy.internal("audit-test")
+KEY = b"audit-test-cursor-key"
+CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
+SOR_SYSTEM = "urn:oid:1.2.208.176.1.1"
+
+QUERIES: list[list[tuple[str, str]]] = [
+    [],
+    [("patient", "p1")],
+    [("patient", "Patient/p2")],
+    [("patient", "http://testserver/fhir/Patient/p1")],
+    [("patient:missing", "true")],
+    [("patient:missing", "false")],
+    [("patient:identifier", f"{CPR_SYSTEM}|{CPR}")],
+    [("entity", "CarePlan/a")],
+    [("entity", "a")],
+    [("entity", "Patient/p1"), ("outcome", "4")],
+    [("entity:missing", "true")],
+    [("entity", "Subscription/s1,Goal/g")],
+    [("agent:identifier", f"{SOR_SYSTEM}|{SOR}")],
+    [("agent:identifier", f"{CPR_SYSTEM}|{CPR}")],
+    [("agent:identifier", CPR)],
+    [("agent:identifier", f"{SOR_SYSTEM}|{CPR}")],
+    [("agent", "Organization/x")],
+    [("agent:missing", "true")],
+    [("agent:missing", "false")],
+    [("action", "R")],
+    [("action", "E,C")],
+    [("action:not", "R")],
+    [("action", "http://hl7.org/fhir/audit-event-action|R")],
+    [("action", "http://example.org|R")],
+    [("outcome", "4")],
+    [("outcome", "http://hl7.org/fhir/audit-event-outcome|0")],
+    [("outcome:not", "0")],
+    [("outcome:missing", "true")],
+    [("subtype", "read")],
+    [("subtype", "http://hl7.org/fhir/restful-interaction|search-type")],
+    [("subtype", "|read")],
+    [("type", "rest")],
+    [("type", "http://terminology.hl7.org/CodeSystem/audit-event-type|rest")],
+    [("type", "other")],
+    [("policy", RULE_BASE + "opt-out")],
+    [("policy", RULE_BASE + "treatment-relation,http://example.org/x")],
+    [("policy:missing", "true")],
+    [("altid", "ABC12")],
+    [("altid:missing", "false")],
+    [("date", "2026-11-30")],
+    [("date", "gt2026-11-30T12:34:56.789Z")],
+    [("date", "ge2026-11-30T12:34:56.789Z")],
+    [("date", "lt2026-11-30T12:34:58Z")],
+    [("date", "eq2026-11-30T12:34:57.789Z")],
+    [("date", "ne2026-11-30T12:34:57.789Z")],
+    [("_lastUpdated", "le2026-11-30T12:34:57Z")],
+    [("_lastUpdated", "sa2026-11-30T12:34:57Z"), ("subtype", "create")],
+    [("date", "ap2026-11-30")],
+]
+
+
+def on_storage(settings: Settings, work: Callable[[Storage], Awaitable[T]]) -> T:
+    async def go() -> T:
+        engine = create_engine_async(settings.database_url)
+        try:
+            return await work(Storage(engine, base_url=settings.base_url))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def store_cases(settings: Settings) -> dict[str, str]:
+    """Every golden case as an audit row (a second apart): case name -> AuditEvent id."""
+    truncate_all(settings.database_url)
+    built = cases()
+
+    async def work(storage: Storage) -> list[str]:
+        async with storage.unit_of_work(READER, write=True) as repo:
+            return repo.record_audit(
+                [
+                    audit_entry(
+                        record,
+                        principal=principal,
+                        recorded=WHEN + timedelta(seconds=i % 3),
+                        org_name=org_name,
+                        request_id=request_id,
+                    )
+                    for i, (_, record, principal, org_name, request_id) in enumerate(built)
+                ]
+            )
+
+    ids = on_storage(settings, work)
+    return {name: audit_id for (name, *_), audit_id in zip(built, ids, strict=True)}
+
+
+def expected(name: str, audit_id: str, i: int) -> dict[str, Any]:
+    event = json.loads(json.dumps(GOLDEN[name]))
+    stamp = WHEN + timedelta(seconds=i % 3)
+    instant = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event["recorded"] = instant
+    meta = {**event.pop("meta", {}), "versionId": "1", "lastUpdated": instant}
+    return {"resourceType": "AuditEvent", "id": audit_id, "meta": meta, **event}
+
+
+@pytest.fixture
+def stored(settings: Settings) -> dict[str, str]:
+    return store_cases(settings)
+
+
+def test_read_vread_and_history_give_the_event_as_it_was_built(
+    settings: Settings, stored: dict[str, str]
+) -> None:
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(READER, write=False) as repo:
+            for i, (name, audit_id) in enumerate(stored.items()):
+                want = expected(name, audit_id, i)
+                got = await repo.read("AuditEvent", audit_id)
+                assert json.dumps(got.content) == json.dumps(want), name
+                assert (got.version_id, got.deleted, got.pk < 0) == (1, False, True)
+                assert (await repo.vread("AuditEvent", audit_id, 1)).content == want
+                with pytest.raises(FhirError) as second:
+                    await repo.vread("AuditEvent", audit_id, 2)
+                assert second.value.status == 404
+                history = await repo.history(
+                    HistoryQuery(resource_type="AuditEvent", resource_id=audit_id)
+                )
+                assert [h.content for h in history] == [want]
+                patients = (await repo.compartments([got.pk])).get(got.pk, set())
+                named = [e.get("what", {}).get("reference", "") for e in want.get("entity", [])]
+                assert patients == {
+                    r.removeprefix("Patient/") for r in named if r.startswith("Patient/")
+                }, name
+            with pytest.raises(FhirError) as unknown:
+                await repo.read("AuditEvent", "no-such-event")
+            assert unknown.value.status == 404
+
+    on_storage(settings, work)
+
+
+async def _search_ids(repo: Repository, params: list[tuple[str, str]]) -> list[str]:
+    request = parse_search(["AuditEvent"], [*params, ("_count", "1000")], base_url=repo.base_url)
+    page = await repo.search(request, cursor=None, cursor_key=KEY, limits=SearchLimits())
+    assert page.next_cursor is None
+    return [row.res_id for row in page.matches]
+
+
+def test_every_search_finds_what_the_generic_index_search_found(
+    settings: Settings, stored: dict[str, str]
+) -> None:
+    contents = {
+        audit_id: expected(name, audit_id, i) for i, (name, audit_id) in enumerate(stored.items())
+    }
+
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(READER, write=False) as repo:
+            for params in QUERIES:
+                request = parse_search(["AuditEvent"], params, base_url=repo.base_url)
+                criteria = request.criteria_for("AuditEvent")
+                want = {i for i, c in contents.items() if matches(c, criteria)}
+                got = await _search_ids(repo, params)
+                assert len(got) == len(set(got))
+                assert set(got) == want, params
+            assert await _search_ids(repo, [("_id", next(iter(contents)))]) == [
+                next(iter(contents))
+            ]
+
+    on_storage(settings, work)
+
+
+def test_sorting_paging_and_totals(settings: Settings, stored: dict[str, str]) -> None:
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(READER, write=False) as repo:
+            request = parse_search(
+                ["AuditEvent"], [("_sort", "-date"), ("_count", "7")], base_url=repo.base_url
+            )
+            seen: list[tuple[str, Any]] = []
+            cursor = None
+            while True:
+                page = await repo.search(
+                    request, cursor=cursor, cursor_key=KEY, limits=SearchLimits()
+                )
+                seen.extend((row.res_id, row.last_updated) for row in page.matches)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert len(seen) == len(stored) == len({i for i, _ in seen})
+            stamps = [when for _, when in seen]
+            assert stamps == sorted(stamps, reverse=True)
+            counted = parse_search(
+                ["AuditEvent"], [("outcome", "4"), ("_summary", "count")], base_url=repo.base_url
+            )
+            page = await repo.search(counted, cursor=None, cursor_key=KEY, limits=SearchLimits())
+            refused = [n for n in stored if GOLDEN[n]["outcome"] == "4"]
+            assert page.total == len(refused) and not page.matches
+
+    on_storage(settings, work)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [("agent-name", "x")],
+        [("entity-role", "1")],
+        [("patient.identifier", "x")],
+        [("_has:Provenance:target:agent", "x")],
+        [("subtype:text", "read")],
+        [("_include", "AuditEvent:patient")],
+        [("_sort", "outcome")],
+    ],
+)
+def test_what_the_log_cannot_answer_is_a_400_not_a_wrong_answer(
+    settings: Settings, stored: dict[str, str], params: list[tuple[str, str]]
+) -> None:
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(READER, write=False) as repo:
+            with pytest.raises(FhirError) as refused:
+                await _search_ids(repo, params)
+            assert refused.value.status == 400
+
+    on_storage(settings, work)
