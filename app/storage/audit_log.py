@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -36,12 +37,13 @@ from app.storage.audit_search import (
 )
 from app.storage.records import StoredResource
 from app.storage.search_rows import StoredRow
-from app.storage.search_sql import PageSource, SearchPage, read_page
+from app.storage.search_sql import OtherRows, PageSource, SearchPage, read_page
 from app.storage.tables import audit_entity, audit_log
 
 __all__ = [
     "RESOURCE_TYPE",
     "AuditCondition",
+    "alongside",
     "compartments",
     "every_event",
     "find",
@@ -223,6 +225,25 @@ async def compartments(conn: AsyncConnection, pks: Iterable[int]) -> dict[int, s
     return result
 
 
+def _where(request: SearchRequest, condition: AuditCondition) -> ColumnElement[bool]:
+    """The caller's condition, the criteria and the compartment over the searched rows."""
+    if request.includes or request.revincludes:
+        raise bad_request("_include and _revinclude are not supported on AuditEvent", "_include")
+    a = AUDIT
+    where = and_(condition(a), audit_criteria(a, request.criteria_for(RESOURCE_TYPE)))
+    if request.compartment is None:
+        return where
+    patient = request.compartment
+    in_compartment = names_entity(
+        a,
+        lambda e: and_(
+            e.c.target_type == "Patient",
+            true() if patient == ANY_PATIENT else e.c.target_id == patient,
+        ),
+    )
+    return and_(where, in_compartment)
+
+
 async def search(
     conn: AsyncConnection,
     request: SearchRequest,
@@ -232,30 +253,33 @@ async def search(
     cursor: str | None,
 ) -> SearchPage:
     """One page of an AuditEvent search (R4 search.html), keyset-paged like any other."""
-    if request.includes or request.revincludes:
-        raise bad_request("_include and _revinclude are not supported on AuditEvent", "_include")
     a = AUDIT
-    where = and_(condition(a), audit_criteria(a, request.criteria_for(RESOURCE_TYPE)))
-    if request.compartment is not None:
-        patient = request.compartment
-        where = and_(
-            where,
-            names_entity(
-                a,
-                lambda e: and_(
-                    e.c.target_type == "Patient",
-                    true() if patient == ANY_PATIENT else e.c.target_id == patient,
-                ),
-            ),
-        )
     source = PageSource(
         pk=a.c.pk,
         last_updated=a.c.recorded,
         keys=[(audit_sort(a, k), k.descending, False) for k in request.sort],
-        where=where,
+        where=_where(request, condition),
         contents=contents,
     )
     return await read_page(conn, request, source, cursor_key=cursor_key, cursor=cursor)
+
+
+def alongside(request: SearchRequest, condition: AuditCondition) -> OtherRows:
+    """The AuditEvents of a search over several types ($everything, `_type=`)."""
+    a = AUDIT
+    only_audit = replace(request, includes=(), revincludes=())
+
+    async def by_negative_pk(conn: AsyncConnection, pks: list[int]) -> list[StoredRow]:
+        return await contents(conn, [-pk for pk in pks])
+
+    return OtherRows(
+        resource_type=RESOURCE_TYPE,
+        pk=-a.c.pk,
+        last_updated=a.c.recorded,
+        sort_expr=lambda key: audit_sort(a, key),
+        where=_where(only_audit, condition),
+        contents=by_negative_pk,
+    )
 
 
 async def every_event(conn: AsyncConnection) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,6 +45,7 @@ _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
 
 __all__ = [
+    "OtherRows",
     "PageSource",
     "SearchPage",
     "SecurityPredicate",
@@ -198,6 +201,20 @@ class PageSource:
     contents: Callable[[AsyncConnection, list[int]], Awaitable[list[StoredRow]]]
 
 
+@dataclass(frozen=True, slots=True)
+class OtherRows:
+    """A type kept outside the resource table (AuditEvents: the audit log) when a search
+    over several types includes it: its rows' part of the page, keyed by negative pks so
+    they never collide with the resource table's."""
+
+    resource_type: str
+    pk: ColumnElement[int]
+    last_updated: ColumnElement[datetime]
+    sort_expr: Callable[[SortKey], ColumnElement[Any]]
+    where: ColumnElement[bool]
+    contents: Callable[[AsyncConnection, list[int]], Awaitable[list[StoredRow]]]
+
+
 async def run_search(
     conn: AsyncConnection,
     request: SearchRequest,
@@ -206,17 +223,16 @@ async def run_search(
     cursor_key: bytes,
     cursor: str | None,
     max_includes: int = 1000,
+    other: OtherRows | None = None,
 ) -> SearchPage:
     """One page of `request`, its includes, total and cursors (R4 search.html)."""
     compiler = PredicateCompiler(security, conn.dialect.name)
     r = MATCH
-    source = PageSource(
-        pk=r.c.pk,
-        last_updated=r.c.last_updated,
-        keys=[(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort],
-        where=_where(request, r, compiler),
-        contents=_contents,
-    )
+    keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
+    if other is None:
+        source = PageSource(r.c.pk, r.c.last_updated, keys, _where(request, r, compiler), _contents)
+    else:
+        source = _with_other(request, compiler, keys, other)
     page = await read_page(conn, request, source, cursor_key=cursor_key, cursor=cursor)
     if request.summary == "count" or request.count == 0:
         return page
@@ -224,6 +240,48 @@ async def run_search(
         conn, page.matches, request.includes, request.revincludes, compiler, max_includes
     )
     return replace(page, includes=includes, include_cap_reached=capped)
+
+
+def _with_other(
+    request: SearchRequest,
+    compiler: PredicateCompiler,
+    keys: Sequence[tuple[ColumnElement[Any], bool, bool]],
+    other: OtherRows,
+) -> PageSource:
+    """The resource table's matches and `other`'s as one keyset-paged source (UNION ALL)."""
+    r = MATCH
+    rest = replace(
+        request, resource_types=tuple(t for t in request.resource_types if t != other.resource_type)
+    )
+    mine = select(
+        r.c.pk.label("pk"),
+        r.c.last_updated.label("lu"),
+        *(expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)),
+    ).where(_where(rest, r, compiler))
+    theirs = select(
+        other.pk.label("pk"),
+        other.last_updated.label("lu"),
+        *(other.sort_expr(k).label(f"k{i}") for i, k in enumerate(request.sort)),
+    ).where(other.where)
+    u = union_all(mine, theirs).subquery("u")
+
+    async def contents(conn: AsyncConnection, pks: list[int]) -> list[StoredRow]:
+        found = {
+            row.pk: row
+            for row in [
+                *await _contents(conn, [pk for pk in pks if pk > 0]),
+                *await other.contents(conn, [pk for pk in pks if pk < 0]),
+            ]
+        }
+        return [found[pk] for pk in pks if pk in found]
+
+    return PageSource(
+        u.c.pk,
+        u.c.lu,
+        [(u.c[f"k{i}"], descending, nullable) for i, (_, descending, nullable) in enumerate(keys)],
+        true(),
+        contents,
+    )
 
 
 async def read_page(

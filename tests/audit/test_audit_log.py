@@ -248,3 +248,78 @@ def test_what_the_log_cannot_answer_is_a_400_not_a_wrong_answer(
             assert refused.value.status == 400
 
     on_storage(settings, work)
+
+
+def _pages(
+    repo: Repository, types: list[str], params: list[tuple[str, str]], compartment: str | None
+) -> Awaitable[list[str]]:
+    from dataclasses import replace
+
+    async def go() -> list[str]:
+        request = parse_search(types, params, base_url=repo.base_url)
+        request = replace(request, compartment=compartment)
+        found: list[str] = []
+        cursor = None
+        while True:
+            page = await repo.search(request, cursor=cursor, cursor_key=KEY, limits=SearchLimits())
+            found.extend(f"{row.res_type}/{row.res_id}" for row in page.matches)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    return go()
+
+
+def test_searches_and_history_over_several_types_take_the_log_in(
+    settings: Settings, stored: dict[str, str]
+) -> None:
+    """$everything and `_type=` searches page through resources and AuditEvents as one
+    result; system history merges them newest first."""
+    contents = {
+        audit_id: expected(name, audit_id, i) for i, (name, audit_id) in enumerate(stored.items())
+    }
+    naming_p1 = {
+        f"AuditEvent/{i}"
+        for i, c in contents.items()
+        if any(e.get("what", {}).get("reference") == "Patient/p1" for e in c.get("entity", []))
+    }
+
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(READER, write=True) as repo:
+            await repo.create({"resourceType": "Patient"}, resource_id="p1")
+            await repo.create({"resourceType": "Patient"}, resource_id="p2")
+        async with storage.unit_of_work(READER, write=False) as repo:
+            for params in ([("_count", "5")], [("_count", "4"), ("_sort", "-_lastUpdated")]):
+                everything = await _pages(repo, ["Patient", "AuditEvent"], params, "p1")
+                assert len(everything) == len(set(everything))
+                assert set(everything) == {"Patient/p1", *naming_p1}, params
+            every = await _pages(repo, ["Patient", "AuditEvent"], [("_count", "9")], None)
+            assert set(every) == {
+                "Patient/p1",
+                "Patient/p2",
+                *(f"AuditEvent/{i}" for i in contents),
+            }
+            recent = await _pages(
+                repo,
+                ["Patient", "AuditEvent"],
+                [("_count", "9"), ("_lastUpdated", "ge2026-11-30T12:34:58Z")],
+                None,
+            )
+            assert set(recent) == {
+                f"AuditEvent/{i}" for i, c in contents.items() if c["recorded"].endswith("58.789Z")
+            } | {"Patient/p1", "Patient/p2"}
+            history: list[str] = []
+            after = None
+            while True:
+                rows = await repo.history(HistoryQuery(count=10, after=after))
+                page = rows[:10]
+                history.extend(r.reference for r in page)
+                stamps = [r.last_updated for r in page]
+                assert stamps == sorted(stamps, reverse=True)
+                if len(rows) <= 10:
+                    break
+                after = (page[-1].last_updated, page[-1].pk, page[-1].version_id)
+            assert len(history) == len(set(history))
+            assert set(history) == set(every)
+
+    on_storage(settings, work)
