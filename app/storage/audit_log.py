@@ -34,6 +34,7 @@ from app.storage.audit_search import (
     audit_criteria,
     audit_sort,
     names_entity,
+    sort_nullable,
 )
 from app.storage.records import StoredResource
 from app.storage.search_rows import StoredRow
@@ -257,7 +258,7 @@ async def search(
     source = PageSource(
         pk=a.c.pk,
         last_updated=a.c.recorded,
-        keys=[(audit_sort(a, k), k.descending, False) for k in request.sort],
+        keys=[(audit_sort(a, k), k.descending, sort_nullable(k)) for k in request.sort],
         where=_where(request, condition),
         contents=contents,
     )

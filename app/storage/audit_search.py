@@ -9,11 +9,12 @@ parameters of elements the server never writes) is a 400, never a silent wrong a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    String,
     and_,
     exists,
     false,
@@ -24,11 +25,19 @@ from sqlalchemy import (
     true,
 )
 
-from app.fhir.audit_event import AUDIT_TYPE, RESTFUL_INTERACTION, RULE_BASE
+from app.fhir.audit_event import (
+    AUDIT_TYPE,
+    ENTITY_TYPE,
+    OBJECT_ROLE,
+    OVERRIDE_TAG,
+    RELATIONSHIP_SYSTEM,
+    RESTFUL_INTERACTION,
+    RULE_BASE,
+)
 from app.fhir.outcome import FhirError, bad_request
 from app.fhir.profiles.canonical import CPR_SYSTEM, SOR_SYSTEM
-from app.fhir.search.definitions import CODE_SYSTEMS
 from app.fhir.search.model import Criterion, DateValue, Filter, SortKey, TokenValue
+from app.fhir.search.normalise import normalise
 from app.fhir.search.types.reference import ReferenceValue
 from app.fhir.search.types.uri import UriValue
 from app.storage.search_types import point_condition
@@ -67,30 +76,42 @@ def _any_entity(patients_only: bool) -> Callable[[FromClause], ColumnElement[boo
     return lambda e: e.c.target_type == "Patient" if patients_only else true()
 
 
-def _token(
-    system: ColumnElement[str | None], code: ColumnElement[str | None], present: ColumnElement[bool]
-) -> Callable[[Filter], ColumnElement[bool]]:
-    """A token parameter with one value per row (when `present`)."""
+# One token a row may carry: (system, code, display, when the row carries it).
+Alternative = tuple[str | None, ColumnElement[str | None], str | None, ColumnElement[bool]]
+
+
+def _tokens(alternatives: Sequence[Alternative]) -> Callable[[Filter], ColumnElement[bool]]:
+    """A token parameter over the tokens a row carries (R4 search.html#token)."""
 
     def condition(f: Filter) -> ColumnElement[bool]:
+        present = or_(false(), *(when for *_, when in alternatives))
         if f.modifier == "missing":
             return not_(present) if f.missing else present
-        if f.modifier not in (None, "not"):
-            raise _unsupported(f)
         values = [v for v in f.values if isinstance(v, TokenValue)]
-        matching = and_(present, or_(false(), *(code_condition(system, code, v) for v in values)))
+        hits: list[ColumnElement[bool]] = []
+        for system, code, display, when in alternatives:
+            for v in values:
+                if f.modifier == "text":  # displays are constants: decided here
+                    text = normalise(display) if display else None
+                    if text is not None and text.startswith(v.code or ""):
+                        hits.append(when)
+                elif f.modifier in (None, "not"):
+                    hits.append(and_(when, code_condition(literal(system, String()), code, v)))
+                else:
+                    raise _unsupported(f)
+        matching = or_(false(), *hits)
         return not_(matching) if f.modifier == "not" else matching
 
     return condition
 
 
+def _const(code: str) -> ColumnElement[str | None]:
+    return literal(code, String())
+
+
 def _unsupported(f: Filter | Criterion) -> FhirError:
     name = getattr(f, "name", "?")
     return bad_request(f"'{name}' is not supported on AuditEvent (the audit log's own table)", name)
-
-
-def _system(param: str) -> ColumnElement[str | None]:
-    return literal(CODE_SYSTEMS[(RESOURCE_TYPE, param)])
 
 
 def _filter(a: FromClause, f: Filter) -> ColumnElement[bool]:
@@ -129,11 +150,11 @@ def _filter(a: FromClause, f: Filter) -> ColumnElement[bool]:
                 or_(
                     and_(
                         a.c.org_sor.is_not(None),
-                        code_condition(literal(SOR_SYSTEM), a.c.org_sor, v),
+                        code_condition(literal(SOR_SYSTEM, String()), a.c.org_sor, v),
                     ),
                     and_(
                         a.c.person_cpr.is_not(None),
-                        code_condition(literal(CPR_SYSTEM), a.c.person_cpr, v),
+                        code_condition(literal(CPR_SYSTEM, String()), a.c.person_cpr, v),
                     ),
                 )
                 for v in values
@@ -154,20 +175,74 @@ def _filter(a: FromClause, f: Filter) -> ColumnElement[bool]:
             if isinstance(v, UriValue) and v.uri.startswith(RULE_BASE)
         ]
         return and_(has_policy, a.c.rule.in_(rules))
-    tokens = {
-        "action": _token(_system("action"), a.c.action, true()),
-        "outcome": _token(_system("outcome"), a.c.outcome, true()),
-        "subtype": _token(literal(RESTFUL_INTERACTION), a.c.interaction, true()),
-        "type": _token(literal(AUDIT_TYPE), literal("rest"), true()),
-        "altid": _token(
-            literal(None),
-            a.c.person_alt_id,
-            and_(a.c.person_cpr.is_not(None), a.c.person_alt_id.is_not(None)),
-        ),
-    }
+    tokens = _token_params(a)
+    if f.param in _NEVER_WRITTEN:
+        return _never(f)
     if f.param in tokens:
-        return tokens[f.param](f)
+        return _tokens(tokens[f.param])(f)
     raise _unsupported(f)
+
+
+# Parameters of elements the server never writes in an AuditEvent (and meta.profile,
+# meta.security, meta.source): no row has them.
+_NEVER_WRITTEN = frozenset(
+    {"_profile", "_security", "_source", "address", "agent-name", "entity-name", "site", "source"}
+)
+
+
+def _never(f: Filter) -> ColumnElement[bool]:
+    if f.modifier == "missing":
+        return true() if f.missing else false()
+    return true() if f.modifier == "not" else false()
+
+
+def _token_params(a: FromClause) -> dict[str, list[Alternative]]:
+    """The tokens of each token parameter, as `render_audit_event` writes them."""
+    person = and_(a.c.agent_type != "internal", a.c.person_cpr.is_not(None))
+    patient = a.c.patient_id.is_not(None)
+    query = a.c.query.is_not(None)
+    # An entity besides the patient's: a resource other than the patient itself.
+    domain = names_entity(
+        a,
+        lambda e: or_(
+            a.c.patient_id.is_(None), e.c.target_type != "Patient", e.c.target_id != a.c.patient_id
+        ),
+    )
+    always = true()
+    return {
+        # `code` elements: stored without a system (R4 search.html#token, token.py).
+        "action": [(None, a.c.action, None, always)],
+        "outcome": [(None, a.c.outcome, None, always)],
+        "subtype": [(RESTFUL_INTERACTION, a.c.interaction, None, always)],
+        "type": [(AUDIT_TYPE, _const("rest"), "RESTful Operation", always)],
+        "altid": [(None, a.c.person_alt_id, None, and_(person, a.c.person_alt_id.is_not(None)))],
+        "agent-role": [
+            (
+                RELATIONSHIP_SYSTEM,
+                _const("PARAUTH"),
+                "Forældremyndighedsindehaver",
+                # NOT NULL first, so that :not (NOT ...) is never NULL
+                and_(person, a.c.person_relation.is_not(None), a.c.person_relation == "custody"),
+            )
+        ],
+        "entity-type": [
+            (ENTITY_TYPE, _const("1"), "Person", patient),
+            (ENTITY_TYPE, _const("2"), "System Object", or_(domain, query)),
+        ],
+        "entity-role": [
+            (OBJECT_ROLE, _const("1"), "Patient", patient),
+            (OBJECT_ROLE, _const("4"), "Domain Resource", domain),
+            (OBJECT_ROLE, _const("24"), "Query", query),
+        ],
+        "_tag": [
+            (
+                OVERRIDE_TAG["system"],
+                _const(OVERRIDE_TAG["code"]),
+                OVERRIDE_TAG["display"],
+                a.c.override_reason.is_not(None),
+            )
+        ],
+    }
 
 
 def audit_criteria(a: FromClause, criteria: tuple[Criterion, ...]) -> ColumnElement[bool]:
@@ -180,9 +255,24 @@ def audit_criteria(a: FromClause, criteria: tuple[Criterion, ...]) -> ColumnElem
     return and_(true(), *conditions)
 
 
+# Sort keys (R4 search.html#sort): the column of each single-valued parameter, and
+# whether a row may lack it (it then sorts last, as in the generic search).
+_SORTS = {
+    "_lastUpdated": ("recorded", False),
+    "date": ("recorded", False),
+    "_id": ("id", False),
+    "action": ("action", False),
+    "outcome": ("outcome", False),
+    "subtype": ("interaction", False),
+    "altid": ("person_alt_id", True),
+}
+
+
 def audit_sort(a: FromClause, key: SortKey) -> ColumnElement[object]:
-    if key.param in ("_lastUpdated", "date"):
-        return a.c.recorded
-    if key.param == "_id":
-        return a.c.id
-    raise bad_request(f"Sorting AuditEvents by '{key.param}' is not supported", "_sort")
+    if key.param not in _SORTS:
+        raise bad_request(f"Sorting AuditEvents by '{key.param}' is not supported", "_sort")
+    return a.c[_SORTS[key.param][0]]
+
+
+def sort_nullable(key: SortKey) -> bool:
+    return key.param in _SORTS and _SORTS[key.param][1]

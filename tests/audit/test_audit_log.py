@@ -85,6 +85,44 @@ QUERIES: list[list[tuple[str, str]]] = [
     [("_lastUpdated", "le2026-11-30T12:34:57Z")],
     [("_lastUpdated", "sa2026-11-30T12:34:57Z"), ("subtype", "create")],
     [("date", "ap2026-11-30")],
+    [("action", "|R")],
+    [("outcome", "|4"), ("subtype", "create,read")],
+    [("subtype", "|read")],
+    [("type:text", "restful")],
+    [("type:text", "other")],
+    [("agent-role", "PARAUTH")],
+    [("agent-role", "http://hl7.dk/fhir/core/CodeSystem/dk-relatedperson-relationshipcodes|")],
+    [("agent-role:text", "forældre")],
+    [("agent-role:not", "PARAUTH")],
+    [("agent-role:missing", "true")],
+    [("entity-role", "1")],
+    [("entity-role", "4")],
+    [("entity-role", "24")],
+    [("entity-role:not", "4")],
+    [("entity-role:missing", "true")],
+    [("entity-role:text", "query")],
+    [("entity-type", "2")],
+    [("entity-type", "http://terminology.hl7.org/CodeSystem/audit-entity-type|1")],
+    [("entity-type:not", "2")],
+    [("entity-type:text", "system")],
+    [("_tag", "consent-override")],
+    [("_tag", "http://esp-careplans.dk/fhir/CodeSystem/audit-flag|consent-override")],
+    [("_tag:missing", "true")],
+    [("_tag:text", "værdi")],
+    [("agent-name", "x")],
+    [("agent-name:missing", "true")],
+    [("entity-name:exact", "x")],
+    [("address:contains", "1")],
+    [("site", "x")],
+    [("site:not", "x")],
+    [("source", "Device/x")],
+    [("source:missing", "false")],
+    [("_profile", "http://example.org/p")],
+    [("_security:missing", "false")],
+    [("_source:below", "http://example.org")],
+    [("entity:identifier", "x|y")],
+    [("entity:CarePlan", "a")],
+    [("altid:not", "ABC12")],
 ]
 
 
@@ -216,6 +254,29 @@ def test_sorting_paging_and_totals(settings: Settings, stored: dict[str, str]) -
             assert len(seen) == len(stored) == len({i for i, _ in seen})
             stamps = [when for _, when in seen]
             assert stamps == sorted(stamps, reverse=True)
+            for sort, key in (("outcome,-date", "outcome"), ("-altid", "altid")):
+                ordered = parse_search(
+                    ["AuditEvent"], [("_sort", sort), ("_count", "5")], base_url=repo.base_url
+                )
+                values: list[Any] = []
+                cursor = None
+                while True:
+                    page = await repo.search(
+                        ordered, cursor=cursor, cursor_key=KEY, limits=SearchLimits()
+                    )
+                    for row in page.matches:
+                        agents = row.content.get("agent", [])
+                        found = [a.get(key) for a in agents if a.get(key)]
+                        values.append(
+                            row.content[key] if key == "outcome" else (found or [None])[0]
+                        )
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        break
+                assert len(values) == len(stored)
+                present = [v for v in values if v is not None]
+                assert values == present + [None] * (len(values) - len(present)), sort
+                assert present == sorted(present, reverse=sort.startswith("-")), sort
             counted = parse_search(
                 ["AuditEvent"], [("outcome", "4"), ("_summary", "count")], base_url=repo.base_url
             )
@@ -229,13 +290,13 @@ def test_sorting_paging_and_totals(settings: Settings, stored: dict[str, str]) -
 @pytest.mark.parametrize(
     "params",
     [
-        [("agent-name", "x")],
-        [("entity-role", "1")],
         [("patient.identifier", "x")],
+        [("entity:CarePlan.status", "active")],
         [("_has:Provenance:target:agent", "x")],
-        [("subtype:text", "read")],
+        [("subtype:of-type", "a|b|c")],
         [("_include", "AuditEvent:patient")],
-        [("_sort", "outcome")],
+        [("_revinclude", "Provenance:target")],
+        [("_sort", "entity")],
     ],
 )
 def test_what_the_log_cannot_answer_is_a_400_not_a_wrong_answer(
