@@ -37,7 +37,7 @@ from app.fhir.instant import now_utc
 from app.fhir.outcome import FhirError
 from app.fhir.search.parse import parse_search
 from app.storage.audit_search import RESOURCE_TYPE as AUDIT_EVENT
-from app.storage.audit_search import audit_criteria, names_entity
+from app.storage.audit_search import audit_criteria, is_audit_log, names_entity
 from app.storage.records import SecurityPredicate
 from app.storage.search_predicates import PredicateCompiler
 from app.storage.tables import (
@@ -387,6 +387,8 @@ class Visibility:
     def predicate(self, interaction: str) -> SecurityPredicate:
         def condition(resource_type: str, r: FromClause) -> ColumnElement[bool]:
             f = self.row_filter(resource_type, interaction)
+            if is_audit_log(r):  # AuditEvents included in a search (search_include.py)
+                return compile_audit_filter(f, r, self._dialect, self._base_url)
             return compile_row_filter(f, resource_type, r, self._dialect, self._base_url)
 
         return condition

@@ -20,14 +20,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Row, Select, and_, literal, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, and_, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.fhir.audit_event import AuditEntry, render_audit_event
-from app.fhir.instant import format_instant
-from app.fhir.outcome import bad_request
+from app.fhir.audit_event import AuditEntry
 from app.fhir.search.model import ANY_PATIENT, SearchRequest
 from app.storage import pending
+from app.storage.audit_rows import content, stored, stored_row
 from app.storage.audit_search import (
     AUDIT,
     RESOURCE_TYPE,
@@ -36,7 +35,9 @@ from app.storage.audit_search import (
     names_entity,
     sort_nullable,
 )
-from app.storage.records import StoredResource
+from app.storage.records import SecurityPredicate, StoredResource
+from app.storage.search_include import fetch_includes
+from app.storage.search_predicates import PredicateCompiler
 from app.storage.search_rows import StoredRow
 from app.storage.search_sql import OtherRows, PageSource, SearchPage, read_page
 from app.storage.tables import audit_entity, audit_log
@@ -55,8 +56,6 @@ __all__ = [
 
 # The condition on the searched audit rows (see access_sql.Visibility.audit_condition).
 AuditCondition = Callable[[FromClause], ColumnElement[bool]]
-# What the history of an AuditEvent says made it.
-METHOD = "POST"
 
 
 def write(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> list[str]:
@@ -101,65 +100,13 @@ def write(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> list[str]:
     return ids
 
 
-def _entry(row: Row[Any]) -> AuditEntry:
-    return AuditEntry(
-        recorded=row.recorded,
-        interaction=row.interaction,
-        outcome=row.outcome,
-        rule=row.rule,
-        patient_id=row.patient_id,
-        resources=tuple(row.resources or ()),
-        description=row.description,
-        query=row.query,
-        purpose=row.purpose,
-        request_id=row.request_id,
-        agent_type=row.agent_type,
-        internal_job=row.internal_job,
-        org_sor=row.org_sor,
-        org_name=row.org_name,
-        person_cpr=row.person_cpr,
-        person_relation=row.person_relation,
-        person_alt_id=row.person_alt_id,
-        client_id=row.client_id,
-        override_reason=row.override_reason,
-    )
-
-
-def content(row: Row[Any]) -> dict[str, Any]:
-    """The AuditEvent of a row as stored resources carry it: id and meta first."""
-    if row.legacy is not None:
-        legacy: dict[str, Any] = row.legacy
-        return legacy
-    event = render_audit_event(_entry(row))
-    meta = dict(event.get("meta") or {})
-    meta["versionId"] = "1"
-    meta["lastUpdated"] = format_instant(row.recorded)
-    result: dict[str, Any] = {"resourceType": RESOURCE_TYPE, "id": row.id, "meta": meta}
-    result.update((k, v) for k, v in event.items() if k not in ("resourceType", "meta"))
-    return result
-
-
-def _select(a: FromClause) -> Select[Any]:
-    return select(a)
-
-
-def stored(row: Row[Any]) -> StoredResource:
-    return StoredResource(
-        RESOURCE_TYPE, row.id, 1, row.recorded, False, content(row), METHOD, -row.pk
-    )
-
-
-def stored_row(row: Row[Any]) -> StoredRow:
-    return StoredRow(RESOURCE_TYPE, row.id, 1, row.recorded, content(row), -row.pk)
-
-
 async def find(
     conn: AsyncConnection, audit_id: str, condition: AuditCondition | None
 ) -> StoredResource | None:
     """The AuditEvent `audit_id` if `condition` lets it through (None: unconditionally,
     only to audit a refusal in the patient's MinLog)."""
     a = AUDIT
-    query = _select(a).where(a.c.id == audit_id)
+    query = select(a).where(a.c.id == audit_id)
     if condition is not None:
         query = query.where(condition(a))
     row = (await conn.execute(query)).first()
@@ -171,7 +118,7 @@ async def contents(conn: AsyncConnection, pks: list[int]) -> list[StoredRow]:
     if not pks:
         return []
     a = AUDIT
-    rows = (await conn.execute(_select(a).where(a.c.pk.in_(pks)))).all()
+    rows = (await conn.execute(select(a).where(a.c.pk.in_(pks)))).all()
     found = {row.pk: stored_row(row) for row in rows}
     return [found[pk] for pk in pks if pk in found]
 
@@ -189,7 +136,7 @@ async def history(
     """AuditEvents as history entries (one version each), newest first, then by pk."""
     a = AUDIT
     key = -a.c.pk
-    query = _select(a).where(condition(a))
+    query = select(a).where(condition(a))
     if audit_id is not None:
         query = query.where(a.c.id == audit_id)
     if since is not None:
@@ -228,8 +175,6 @@ async def compartments(conn: AsyncConnection, pks: Iterable[int]) -> dict[int, s
 
 def _where(request: SearchRequest, condition: AuditCondition) -> ColumnElement[bool]:
     """The caller's condition, the criteria and the compartment over the searched rows."""
-    if request.includes or request.revincludes:
-        raise bad_request("_include and _revinclude are not supported on AuditEvent", "_include")
     a = AUDIT
     where = and_(condition(a), audit_criteria(a, request.criteria_for(RESOURCE_TYPE)))
     if request.compartment is None:
@@ -250,10 +195,13 @@ async def search(
     request: SearchRequest,
     condition: AuditCondition,
     *,
+    security: SecurityPredicate,
     cursor_key: bytes,
     cursor: str | None,
+    max_includes: int,
 ) -> SearchPage:
-    """One page of an AuditEvent search (R4 search.html), keyset-paged like any other."""
+    """One page of an AuditEvent search (R4 search.html), keyset-paged like any other;
+    what it includes is read under `security` (the same caller's predicate)."""
     a = AUDIT
     source = PageSource(
         pk=a.c.pk,
@@ -262,7 +210,14 @@ async def search(
         where=_where(request, condition),
         contents=contents,
     )
-    return await read_page(conn, request, source, cursor_key=cursor_key, cursor=cursor)
+    page = await read_page(conn, request, source, cursor_key=cursor_key, cursor=cursor)
+    if request.summary == "count" or request.count == 0:
+        return page
+    compiler = PredicateCompiler(security, conn.dialect.name)
+    includes, capped = await fetch_includes(
+        conn, page.matches, request.includes, request.revincludes, compiler, max_includes
+    )
+    return replace(page, includes=includes, include_cap_reached=capped)
 
 
 def alongside(request: SearchRequest, condition: AuditCondition) -> OtherRows:

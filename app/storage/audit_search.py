@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import (
     ColumnElement,
     FromClause,
+    Select,
     String,
     and_,
     exists,
@@ -47,6 +48,11 @@ from app.storage.tables import audit_entity, audit_log
 # The searched rows (shared, so the caller's compiled security predicate is reused).
 AUDIT = audit_log.alias("a")
 RESOURCE_TYPE = "AuditEvent"
+
+
+def is_audit_log(table: FromClause) -> bool:
+    """`table` is (an alias of) the audit log, not of the resource table."""
+    return table is audit_log or getattr(table, "original", None) is audit_log
 
 
 def names_entity(
@@ -276,3 +282,31 @@ def audit_sort(a: FromClause, key: SortKey) -> ColumnElement[object]:
 
 def sort_nullable(key: SortKey) -> bool:
     return key.param in _SORTS and _SORTS[key.param][1]
+
+
+def entity_targets(pks: list[int], param: str, target_type: str) -> Select[tuple[str]] | None:
+    """SELECT the ids of `target_type` that `param` names in the AuditEvents of these
+    (negative) pks, for `_include=AuditEvent:param`; None if it names none."""
+    if param not in ("entity", "patient") or (param == "patient" and target_type != "Patient"):
+        return None  # `agent` and `source` name no resource by reference
+    e = audit_entity.alias()
+    return (
+        select(e.c.target_id)
+        .select_from(e.join(audit_log, audit_log.c.id == e.c.audit_id))
+        .where(audit_log.c.pk.in_([-pk for pk in pks]), e.c.target_type == target_type)
+    )
+
+
+def naming_any(a: FromClause, param: str, by_type: dict[str, list[str]]) -> ColumnElement[bool]:
+    """Rows `a` whose `param` (`entity`, `patient`) names one of these resources."""
+    if param not in ("entity", "patient"):
+        return false()
+    wanted = {t: ids for t, ids in by_type.items() if param == "entity" or t == "Patient"}
+
+    def names(e: FromClause) -> ColumnElement[bool]:
+        return or_(
+            false(),
+            *(and_(e.c.target_type == t, e.c.target_id.in_(ids)) for t, ids in wanted.items()),
+        )
+
+    return names_entity(a, names)

@@ -24,7 +24,7 @@ from app.access.policy import AccessPolicy
 from app.access.quality_data import OutcomeCounts, OutcomeGrant, Quarter, outcome_grant
 from app.fhir.audit_event import AuditEntry
 from app.fhir.instant import format_instant, now_utc
-from app.fhir.outcome import FhirError, bad_request
+from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
@@ -336,14 +336,16 @@ class Repository:
 
         `interaction`: the scope letter the rows are read under (`read` for $everything).
         """
-        if any(i.source_type == AUDIT_EVENT for i in (*request.includes, *request.revincludes)):
-            raise bad_request(
-                "_include and _revinclude of AuditEvents are not supported", "_revinclude"
-            )
         condition = self._audit_condition(interaction)
         if request.resource_types == (AUDIT_EVENT,):
             return await audit_log.search(
-                self._conn, request, condition, cursor_key=cursor_key, cursor=cursor
+                self._conn,
+                request,
+                condition,
+                security=self._security(interaction),
+                cursor_key=cursor_key,
+                cursor=cursor,
+                max_includes=limits.max_includes,
             )
         audited = AUDIT_EVENT in request.resource_types
         return await run_search(

@@ -294,8 +294,6 @@ def test_sorting_paging_and_totals(settings: Settings, stored: dict[str, str]) -
         [("entity:CarePlan.status", "active")],
         [("_has:Provenance:target:agent", "x")],
         [("subtype:of-type", "a|b|c")],
-        [("_include", "AuditEvent:patient")],
-        [("_revinclude", "Provenance:target")],
         [("_sort", "entity")],
     ],
 )
@@ -382,5 +380,67 @@ def test_searches_and_history_over_several_types_take_the_log_in(
                 after = (page[-1].last_updated, page[-1].pk, page[-1].version_id)
             assert len(history) == len(set(history))
             assert set(history) == set(every)
+
+    on_storage(settings, work)
+
+
+def test_includes_and_revincludes_of_audit_events(
+    settings: Settings, stored: dict[str, str]
+) -> None:
+    contents = {
+        audit_id: expected(name, audit_id, i) for i, (name, audit_id) in enumerate(stored.items())
+    }
+
+    def naming(reference: str, patient_only: bool = False) -> set[str]:
+        return {
+            f"AuditEvent/{i}"
+            for i, c in contents.items()
+            for e in c.get("entity", [])
+            if e.get("what", {}).get("reference") == reference
+            and (not patient_only or reference.startswith("Patient/"))
+        }
+
+    async def page(repo: Repository, types: list[str], params: list[tuple[str, str]]) -> Any:
+        request = parse_search(types, [*params, ("_count", "1000")], base_url=repo.base_url)
+        found = await repo.search(request, cursor=None, cursor_key=KEY, limits=SearchLimits())
+        return (
+            {f"{r.res_type}/{r.res_id}" for r in found.matches},
+            {f"{r.res_type}/{r.res_id}" for r in found.includes},
+        )
+
+    async def work(storage: Storage) -> None:
+        async with storage.unit_of_work(READER, write=True) as repo:
+            await repo.create({"resourceType": "Patient"}, resource_id="p1")
+            plan = {
+                "resourceType": "CarePlan",
+                "status": "active",
+                "intent": "plan",
+                "subject": {"reference": "Patient/p1"},
+            }
+            await repo.create(plan, resource_id="a")
+        async with storage.unit_of_work(READER, write=False) as repo:
+            matches, included = await page(
+                repo, ["AuditEvent"], [("entity", "CarePlan/a"), ("_include", "AuditEvent:entity")]
+            )
+            assert matches == naming("CarePlan/a") and included == {"CarePlan/a", "Patient/p1"}
+            matches, included = await page(
+                repo, ["AuditEvent"], [("outcome", "8"), ("_include", "AuditEvent:patient")]
+            )
+            assert included == set()  # the notifications name no patient
+            matches, included = await page(
+                repo, ["CarePlan"], [("_revinclude", "AuditEvent:entity")]
+            )
+            assert matches == {"CarePlan/a"} and included == naming("CarePlan/a")
+            matches, included = await page(
+                repo, ["Patient"], [("_revinclude", "AuditEvent:patient")]
+            )
+            assert matches == {"Patient/p1"} and included == naming("Patient/p1", True)
+            assert included
+            matches, included = await page(
+                repo,
+                ["CarePlan"],
+                [("_revinclude", "AuditEvent:entity"), ("_include:iterate", "AuditEvent:patient")],
+            )
+            assert included == naming("CarePlan/a") | {"Patient/p1"}
 
     on_storage(settings, work)

@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from app.access.policy import AccessPolicy
 from app.audit.events import audit_event
 from app.fhir.search.parse import parse_search
-from app.storage import audit_log
+from app.storage import audit_rows
 from app.storage.engine import create_engine_async, create_engine_sync
 from app.storage.repository import SearchLimits
 from app.storage.tables import audit_log as audit_log_table
@@ -148,10 +148,10 @@ def test_0012_moves_audit_events_into_the_log_and_back(at_0010: str) -> None:
         rows = conn.execute(select(audit_log_table).order_by(audit_log_table.c.pk)).all()
     engine.dispose()
     # Served verbatim, and the columns read out of them render the same JSON again.
-    assert [audit_log.content(row) for row in rows] == list(events.values())
+    assert [audit_rows.content(row) for row in rows] == list(events.values())
     for row in rows:
         fresh = SimpleNamespace(**{**row._mapping, "legacy": None})
-        assert json.dumps(audit_log.content(fresh)) == json.dumps(events[row.id]), row.id  # type: ignore[arg-type]
+        assert json.dumps(audit_rows.content(fresh)) == json.dumps(events[row.id]), row.id  # type: ignore[arg-type]
 
     async def searches(storage: Storage) -> dict[str, set[str]]:
         found = {}
