@@ -441,7 +441,9 @@ class Repository:
         return await self._write_version(pk, resource_type, resource_id, 1, content, method, author)
 
     async def create_server_records(self, contents: Sequence[dict[str, Any]]) -> None:
-        """Insert server-written resources (AuditEvents, Provenances) in a few statements.
+        """Insert server-written resources (Provenances) in a few statements.
+
+        AuditEvents are not resources here: they are rows of the audit log (`record_audit`).
 
         They are new, never updated, and establish no treatment relation, so the
         per-resource path (head, version, index, relations one by one) is not needed.

@@ -301,15 +301,16 @@ audit_log = Table(
     Column("rule", String(64), nullable=False),
     Column("purpose", String(32), nullable=True),
     Column("override_reason", Text, nullable=True),
-    # Who: the principal's user type and what the agents name of it.
+    # Who: the principal's user type and what the agents name of it (names and client ids
+    # as the token and the Organization give them: unbounded text).
     Column("agent_type", String(16), nullable=False),
-    Column("internal_job", String(64), nullable=True),
+    Column("internal_job", Text, nullable=True),
     Column("org_sor", String(32), nullable=True),
-    Column("org_name", String(255), nullable=True),
+    Column("org_name", Text, nullable=True),
     Column("person_cpr", String(16), nullable=True),
     Column("person_relation", String(16), nullable=True),
     Column("person_alt_id", String(32), nullable=True),
-    Column("client_id", String(255), nullable=True),
+    Column("client_id", Text, nullable=True),
     Column("patient_id", String(64), nullable=True),
     # The other resources the event names, in order (["Type/id", ...]).
     Column("resources", JsonDocument, nullable=False),

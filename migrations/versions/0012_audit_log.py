@@ -80,13 +80,13 @@ def _create_tables() -> None:
         sa.Column("purpose", sa.String(length=32), nullable=True),
         sa.Column("override_reason", sa.Text(), nullable=True),
         sa.Column("agent_type", sa.String(length=16), nullable=False),
-        sa.Column("internal_job", sa.String(length=64), nullable=True),
+        sa.Column("internal_job", sa.Text(), nullable=True),
         sa.Column("org_sor", sa.String(length=32), nullable=True),
-        sa.Column("org_name", sa.String(length=255), nullable=True),
+        sa.Column("org_name", sa.Text(), nullable=True),
         sa.Column("person_cpr", sa.String(length=16), nullable=True),
         sa.Column("person_relation", sa.String(length=16), nullable=True),
         sa.Column("person_alt_id", sa.String(length=32), nullable=True),
-        sa.Column("client_id", sa.String(length=255), nullable=True),
+        sa.Column("client_id", sa.Text(), nullable=True),
         sa.Column("patient_id", sa.String(length=64), nullable=True),
         sa.Column("resources", _JSON, nullable=False),
         sa.Column("request_id", sa.String(length=64), nullable=True),
@@ -181,7 +181,7 @@ def _columns(audit_id: str, recorded: Any, event: dict[str, Any]) -> dict[str, A
         "override_reason": purpose.get("text"),
         "agent_type": agent_type,
         "internal_job": (
-            internal_display.removeprefix(INTERNAL_PREFIX).removesuffix(INTERNAL_SUFFIX)[:64]
+            internal_display.removeprefix(INTERNAL_PREFIX).removesuffix(INTERNAL_SUFFIX)
             if internal is not None
             else None
         ),
