@@ -1,7 +1,7 @@
 """Who acted, as FHIR References: shared by AuditEvent and Provenance agents.
 
-The organisation is named by its SOR code (and name when we know it), the person by
-the identifier the token carries, the client by its id, the service's own jobs by name.
+The reference builders from plain values are in app.fhir.who (the storage layer renders
+stored AuditEvents with them); here are the ones that read a Principal.
 """
 
 from __future__ import annotations
@@ -9,23 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 from app.access.principal import Principal
-from app.fhir.profiles.canonical import CPR_SYSTEM, SOR_SYSTEM
+from app.fhir.who import (
+    AUTHORIZATION_ID_SYSTEM,
+    client_who,
+    internal_job_who,
+    organisation_who,
+    person_who,
+)
 
-# The Danish register of authorised health professionals (autorisations-id).
-AUTHORIZATION_ID_SYSTEM = "https://autregweb.sst.dk"
-
-
-def organisation_who(sor: str, name: str | None) -> dict[str, Any]:
-    """The acting organisation by SOR code (an Organization identifier reference)."""
-    who: dict[str, Any] = {"identifier": {"system": SOR_SYSTEM, "value": sor}}
-    if name:
-        who["display"] = name
-    return who
-
-
-def person_who(cpr: str) -> dict[str, Any]:
-    """The acting person by CPR number (as the token names them)."""
-    return {"identifier": {"system": CPR_SYSTEM, "value": cpr}}
+__all__ = [
+    "AUTHORIZATION_ID_SYSTEM",
+    "client_who",
+    "internal_who",
+    "organisation_who",
+    "person_who",
+    "professional_who",
+]
 
 
 def professional_who(principal: Principal) -> dict[str, Any] | None:
@@ -39,9 +38,5 @@ def professional_who(principal: Principal) -> dict[str, Any] | None:
     return person_who(principal.acting_cpr) if principal.acting_cpr else None
 
 
-def client_who(client_id: str) -> dict[str, Any]:
-    return {"display": f"client {client_id}"}
-
-
 def internal_who(principal: Principal) -> dict[str, Any]:
-    return {"display": f"esp-careplans (internal job: {principal.subject})"}
+    return internal_job_who(principal.subject)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.access.policy import AccessPolicy
 from app.access.principal import Principal
-from app.audit.events import AuditRecord, Outcome, audit_event
+from app.audit.events import AuditRecord, Outcome, audit_entry
 from app.audit.provenance import provenance
+from app.fhir.audit_event import AuditEntry
 from app.storage.repository import Repository
 from app.storage.unit_of_work import Storage
 
@@ -94,11 +94,11 @@ class AuditTrail:
     async def record_accesses(self, repo: Repository, accesses: Sequence[Access]) -> None:
         """The events of successful requests, with one compartment lookup for all of them."""
         by_pk = await repo.compartments(pk for a in accesses for pk, _ in a.touched)
-        events: list[dict[str, Any]] = []
+        entries: list[AuditEntry] = []
         for access in accesses:
             org_name = await self._org_name(repo, access.principal)
-            events.extend(
-                audit_event(
+            entries.extend(
+                audit_entry(
                     record,
                     principal=access.principal,
                     recorded=repo.stamp,
@@ -107,7 +107,7 @@ class AuditTrail:
                 )
                 for record in access.records(by_pk)
             )
-        await repo.create_server_records(events)
+        repo.record_audit(entries)
 
     async def record_provenance(self, repo: Repository) -> None:
         """One Provenance per version this unit of work wrote, in the same transaction.
@@ -141,9 +141,9 @@ class AuditTrail:
         patient concerned (or one without a patient)."""
         patient_ids: list[str | None] = [*sorted(set(patients))] or [None]
         org_name = await self._org_name(repo, principal)
-        await repo.create_server_records(
+        repo.record_audit(
             [
-                audit_event(
+                audit_entry(
                     AuditRecord(
                         interaction, outcome, rule, patient, tuple(resources), description=message
                     ),

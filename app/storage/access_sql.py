@@ -14,6 +14,7 @@ i.e. fail open (tests/access/test_fail_closed.py checks the compiled SQL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from sqlalchemy import (
@@ -36,6 +37,8 @@ from app.access.policy import PATIENT_DATA_TYPES, AccessPolicy
 from app.fhir.instant import now_utc
 from app.fhir.outcome import FhirError
 from app.fhir.search.parse import parse_search
+from app.storage.audit_search import RESOURCE_TYPE as AUDIT_EVENT
+from app.storage.audit_search import audit_criteria, is_audit_log, names_entity
 from app.storage.records import SecurityPredicate
 from app.storage.search_predicates import PredicateCompiler
 from app.storage.tables import (
@@ -472,8 +475,69 @@ class Visibility:
             resource_type: str, r: FromClause, *, patient_scoped: bool = False
         ) -> ColumnElement[bool]:
             f = self.row_filter(resource_type, interaction)
+            if is_audit_log(r):  # AuditEvents included in a search (search_include.py)
+                return compile_audit_filter(f, r, self._dialect, self._base_url)
             return compile_row_filter(
                 f, resource_type, r, self._dialect, self._base_url, patient_scoped=patient_scoped
             )
 
         return condition
+
+    def audit_condition(self, interaction: str, a: FromClause) -> ColumnElement[bool]:
+        """The condition on rows `a` of the audit log (AuditEvents) for `interaction`."""
+        f = self.row_filter(AUDIT_EVENT, interaction)
+        return compile_audit_filter(f, a, self._dialect, self._base_url)
+
+
+# -- the audit log (AuditEvents live in their own table, audit_log) -----------------------
+
+
+def _audit_granular(params: ParamFilter, a: FromClause, base_url: str) -> ColumnElement[bool]:
+    """A granular scope's parameters on audit rows; one the log cannot answer matches nothing."""
+    try:
+        request = parse_search([AUDIT_EVENT], list(params), base_url=base_url)
+        return audit_criteria(a, request.criteria_for(AUDIT_EVENT))
+    except FhirError:
+        return false()
+
+
+def _names_hidden(label: tuple[str, str]) -> Callable[[FromClause], ColumnElement[bool]]:
+    """An entity of the event is hidden by `label` (the event would name the hidden plan)."""
+    return lambda e: _hidden_target(e, label)
+
+
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def compile_audit_filter(
+    f: RowFilter, a: FromClause, dialect: str, base_url: str
+) -> ColumnElement[bool]:
+    """The WHERE condition for audit rows `a` that `f` lets through.
+
+    The same rules as `compile_row_filter` gives an AuditEvent, over the log's columns:
+    an event is in the compartment of the patients its entities name; only citizens (for
+    themselves or a child in their custody) read it, so any other filter but the
+    internal one's reads nothing; and "hidden means hidden": for a custody holder an
+    event naming a resource that is labelled, or only labelled plans lead to, is hidden.
+    """
+    if f.deny_all:
+        return false()
+    if f.allow_all:
+        return true()
+    if not f.patient_cprs or f.org_sor is not None or f.targets is not None or f.owner_key:
+        return false()  # fail closed: the policy gives nobody else audit rows
+    patient_ids = patient_ids_for_cprs(f.patient_cprs)
+    conditions: list[ColumnElement[bool]] = [
+        names_entity(
+            a,
+            lambda e: and_(
+                e.c.target_type == "Patient",
+                e.c.target_id.in_(patient_ids),  # type: ignore[arg-type]
+            ),
+        )
+    ]
+    for label in f.excluded_labels:  # AuditEvents carry no labels themselves
+        if f.hide_what_labels_lead_to:
+            conditions.append(~_only_labelled_lead_to(literal(AUDIT_EVENT), a.c.id))
+            conditions.append(~names_entity(a, _names_hidden(label)))
+    if f.granular is not None:
+        conditions.append(or_(*(_audit_granular(p, a, base_url) for p in f.granular)))
+    return and_(true(), *conditions)

@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.policy import AccessPolicy
 from app.access.quality_data import OutcomeCounts, OutcomeGrant, Quarter, outcome_grant
+from app.fhir.audit_event import AuditEntry
 from app.fhir.instant import format_instant, now_utc
 from app.fhir.outcome import FhirError
 from app.fhir.profiles.canonical import SOR_SYSTEM
 from app.fhir.resource_types import STORED_TYPES
 from app.fhir.search.model import SearchRequest
-from app.storage import exports, indexer, outcomes, pending, statements, subscriptions
+from app.storage import audit_log, exports, indexer, outcomes, pending, statements, subscriptions
 from app.storage.access_facts import compartments, current_versions, patient_for_cpr
 from app.storage.access_index import WriteContext, write_access_rows
 from app.storage.access_sql import Visibility
@@ -37,6 +38,7 @@ from app.storage.statements import by_id
 from app.storage.tables import resource, resource_version, search_token
 
 log = logging.getLogger("esp.storage")
+AUDIT_EVENT = audit_log.RESOURCE_TYPE  # served from the audit log, not the resource tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,14 @@ class Repository:
         """The security predicate on `resource` rows of this type (statements.py keys on it)."""
         return self._visibility.predicate(interaction)(resource_type, resource)
 
+    def _audit_condition(self, interaction: str) -> audit_log.AuditCondition:
+        """The caller's condition on audit log rows (AuditEvents) for `interaction`."""
+        return lambda a: self._visibility.audit_condition(interaction, a)
+
+    async def _find_audit(self, audit_id: str, interaction: str) -> StoredResource | None:
+        """The AuditEvent `audit_id` if the caller may see it for `interaction`."""
+        return await audit_log.find(self._conn, audit_id, self._audit_condition(interaction))
+
     def _security(self, interaction: str) -> SecurityPredicate:
         """The predicate this repository applies for `interaction` (for its own searches)."""
         return self._visibility.predicate(interaction)
@@ -142,6 +152,11 @@ class Repository:
         `interaction`: a write reads the current version under its own scope letter.
         `deleted_ok`: return a deletion (content None) instead of answering 410.
         """
+        if resource_type == AUDIT_EVENT:  # never deleted
+            found = await self._find_audit(resource_id, interaction)
+            if found is None:
+                raise FhirError.of(404, "not-found", f"{resource_type}/{resource_id} is not known")
+            return found
         query = statements.current(self._condition(resource_type, interaction))
         row = (await self._conn.execute(query, by_id(resource_type, resource_id))).first()
         if row is None:
@@ -160,8 +175,12 @@ class Repository:
         wanted: dict[str, list[str]] = {}
         for resource_type, resource_id in references:
             wanted.setdefault(resource_type, []).append(resource_id)
+        audited: dict[tuple[str, str], StoredResource] = {}
+        for audit_id in wanted.pop(AUDIT_EVENT, []):  # never deleted
+            if (event := await self._find_audit(audit_id, interaction)) is not None:
+                audited[(AUDIT_EVENT, audit_id)] = event
         if not wanted:
-            return {}
+            return audited
         types = sorted(wanted)
         query = statements.current_many(tuple(self._condition(t, interaction) for t in types))
         params: dict[str, Any] = {}
@@ -170,6 +189,7 @@ class Repository:
             params[f"esp_ids_{i}"] = sorted(set(wanted[resource_type]))
         rows = (await self._conn.execute(query, params)).all()
         found = {(r.res_type, r.res_id): self._stored(r.res_type, r.res_id, r) for r in rows}
+        found.update(audited)
         for reference in references:
             stored = found.get(reference)
             if stored is not None and stored.deleted:
@@ -177,6 +197,13 @@ class Repository:
         return found
 
     async def vread(self, resource_type: str, resource_id: str, version: int) -> StoredResource:
+        if resource_type == AUDIT_EVENT:  # one version, never deleted
+            found = await self._find_audit(resource_id, "vread")
+            if found is not None and version == 1:
+                return found
+            raise FhirError.of(
+                404, "not-found", f"{resource_type}/{resource_id}/_history/{version} is not known"
+            )
         query = statements.version(self._condition(resource_type, "vread"))
         params = by_id(resource_type, resource_id, esp_version=version)
         row = (await self._conn.execute(query, params)).first()
@@ -193,6 +220,29 @@ class Repository:
 
     async def history(self, query: HistoryQuery) -> list[StoredResource]:
         """Versions newest first, at most `query.count + 1` (the extra one signals a next page)."""
+        if query.resource_type == AUDIT_EVENT:
+            return await self._audit_history(query)
+        versions = await self._resource_history(query)
+        if query.resource_type is not None:
+            return versions
+        # System history: the audit log's entries merged in, in the same order
+        # (newest first, then by pk: an AuditEvent's pk is negative, so first at a tie).
+        merged = [*versions, *await self._audit_history(query)]
+        merged.sort(key=lambda s: (-s.last_updated.timestamp(), s.pk, -s.version_id))
+        return merged[: query.count + 1]
+
+    async def _audit_history(self, query: HistoryQuery) -> list[StoredResource]:
+        return await audit_log.history(
+            self._conn,
+            self._audit_condition(query.interaction),
+            audit_id=query.resource_id,
+            since=query.since,
+            at=query.at,
+            after=query.after,
+            limit=query.count + 1,
+        )
+
+    async def _resource_history(self, query: HistoryQuery) -> list[StoredResource]:
         v = resource_version
         statement = select(
             v.c.res_pk,
@@ -211,7 +261,12 @@ class Repository:
         else:
             # System-level history: each row is checked by its own type's predicate.
             statement = statement.where(
-                or_(*(and_(v.c.res_type == t, security(t, resource)) for t in sorted(STORED_TYPES)))
+                or_(
+                    *(
+                        and_(v.c.res_type == t, security(t, resource))
+                        for t in sorted(STORED_TYPES - {AUDIT_EVENT})
+                    )
+                )
             )
         if query.resource_id is not None:
             statement = statement.where(v.c.res_id == query.resource_id)
@@ -257,6 +312,8 @@ class Repository:
     async def exists_visible(
         self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> bool:
+        if resource_type == AUDIT_EVENT:
+            return await self._find_audit(resource_id, interaction) is not None
         query = statements.head(self._condition(resource_type, interaction))
         return (
             await self._conn.execute(query, by_id(resource_type, resource_id))
@@ -275,6 +332,18 @@ class Repository:
 
         `interaction`: the scope letter the rows are read under (`read` for $everything).
         """
+        condition = self._audit_condition(interaction)
+        if request.resource_types == (AUDIT_EVENT,):
+            return await audit_log.search(
+                self._conn,
+                request,
+                condition,
+                security=self._security(interaction),
+                cursor_key=cursor_key,
+                cursor=cursor,
+                max_includes=limits.max_includes,
+            )
+        audited = AUDIT_EVENT in request.resource_types
         return await run_search(
             self._conn,
             request,
@@ -282,6 +351,7 @@ class Repository:
             cursor_key=cursor_key,
             cursor=cursor,
             max_includes=limits.max_includes,
+            other=audit_log.alongside(request, condition) if audited else None,
         )
 
     async def find(
@@ -367,7 +437,9 @@ class Repository:
         return await self._write_version(pk, resource_type, resource_id, 1, content, method, author)
 
     async def create_server_records(self, contents: Sequence[dict[str, Any]]) -> None:
-        """Insert server-written resources (AuditEvents, Provenances) in a few statements.
+        """Insert server-written resources (Provenances) in a few statements.
+
+        AuditEvents are not resources here: they are rows of the audit log (`record_audit`).
 
         They are new, never updated, and establish no treatment relation, so the
         per-resource path (head, version, index, relations one by one) is not needed.
@@ -487,14 +559,20 @@ class Repository:
         Only to audit a refusal in the patient's MinLog; the caller is answered exactly as
         if the resource did not exist.
         """
-        found = await self._conn.execute(statements.HIDDEN_PK, by_id(resource_type, resource_id))
-        pk: int | None = found.scalar_one_or_none()
+        if resource_type == AUDIT_EVENT:
+            found = await audit_log.find(self._conn, resource_id, None)
+            return None if found is None else found.pk
+        found_pk = await self._conn.execute(statements.HIDDEN_PK, by_id(resource_type, resource_id))
+        pk: int | None = found_pk.scalar_one_or_none()
         return pk
 
     async def current_head(
         self, resource_type: str, resource_id: str, *, interaction: str = "read"
     ) -> tuple[int, int, bool] | None:
         """(pk, version, deleted) of the visible current version, without content."""
+        if resource_type == AUDIT_EVENT:
+            found = await self._find_audit(resource_id, interaction)
+            return None if found is None else (found.pk, 1, False)
         query = statements.head(self._condition(resource_type, interaction))
         row = (await self._conn.execute(query, by_id(resource_type, resource_id))).first()
         return None if row is None else (row.pk, row.version_id, row.deleted)
@@ -536,12 +614,22 @@ class Repository:
     # -- facts the audit trail needs ---------------------------------------------
 
     async def compartments(self, pks: Iterable[int]) -> dict[int, set[str]]:
-        """The patients of resources this request touched (for their AuditEvents)."""
-        wanted = set(pks)
+        """The patients of resources this request touched (for their AuditEvents); the
+        negative pks are AuditEvents (audit_log.py)."""
+        touched = list(pks)
+        wanted = {pk for pk in touched if pk > 0}
+        audited = [pk for pk in touched if pk < 0]
         known = self._written_compartments.by_pk
         found = {pk: set(known[pk]) for pk in wanted & known.keys() if known[pk]}
         found.update(await compartments(self._conn, wanted - known.keys()))
+        if audited:
+            found.update(await audit_log.compartments(self._conn, audited))
         return found
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> list[str]:
+        """Append audit log entries (AuditEvents) in this transaction: one row each,
+        written with the transaction's other rows before it commits. Their ids."""
+        return audit_log.write(self._conn, entries)
 
     async def organization_name(self, sor: str) -> str | None:
         """The name of the Organization with this SOR code (for AuditEvent agents)."""

@@ -15,11 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.fhir.search.model import Include
 from app.fhir.search.registry import reference_targets, search_params, stored_types
+from app.storage.audit_rows import stored_row
+from app.storage.audit_search import (
+    RESOURCE_TYPE as AUDIT_EVENT,
+)
+from app.storage.audit_search import (
+    entity_targets,
+    is_audit_log,
+    naming_any,
+)
 from app.storage.search_predicates import INCLUDED, PredicateCompiler
 from app.storage.search_rows import StoredRow, select_rows, to_stored
-from app.storage.tables import search_reference
+from app.storage.tables import audit_log, search_reference
 
 MAX_ITERATE_ROUNDS = 4
+# The AuditEvents a `_revinclude=AuditEvent:...` brings (audit_log.py).
+AUDIT_INCLUDED = audit_log.alias("audit_included")
 
 
 @dataclass
@@ -48,10 +59,15 @@ async def _include(
     ref = search_reference.alias()
     types = [inc.target_type] if inc.target_type else list(reference_targets(param))
     per_type: list[ColumnElement[bool]] = []
-    for t in (t for t in types if t in stored_types()):
-        ids = select(ref.c.target_id).where(
-            ref.c.res_pk.in_(pks), ref.c.param == inc.param, ref.c.target_type == t
-        )
+    for t in (t for t in types if t in stored_types() and t != AUDIT_EVENT):
+        if inc.source_type == AUDIT_EVENT:
+            ids = entity_targets(pks, inc.param, t)
+            if ids is None:
+                continue
+        else:
+            ids = select(ref.c.target_id).where(
+                ref.c.res_pk.in_(pks), ref.c.param == inc.param, ref.c.target_type == t
+            )
         per_type.append(compiler.visible(t, INCLUDED) & INCLUDED.c.res_id.in_(ids))
     if not per_type:
         return []
@@ -76,6 +92,12 @@ async def _revinclude(
     by_type = {t: ids for t, ids in by_type.items() if t in allowed}
     if not by_type:
         return []
+    if inc.source_type == AUDIT_EVENT:
+        query = select(AUDIT_INCLUDED).where(
+            compiler.security(AUDIT_EVENT, AUDIT_INCLUDED),
+            naming_any(AUDIT_INCLUDED, inc.param, by_type),
+        )
+        return await _fetch(conn, query, AUDIT_INCLUDED, pool)
     ref = search_reference.alias()
     pks = select(ref.c.res_pk).where(
         ref.c.res_type == inc.source_type,
@@ -94,10 +116,12 @@ async def _fetch(
     if pool.remaining <= 0:
         pool.cap_reached = True
         return []
+    audit = is_audit_log(r)  # its rows' pks are negative (audit_log.py)
+    key = -r.c.pk if audit else r.c.pk
     if pool.seen:
-        query = query.where(r.c.pk.not_in(pool.seen))
+        query = query.where(key.not_in(pool.seen))
     rows = (await conn.execute(query.order_by(r.c.pk).limit(pool.remaining + 1))).all()
-    found = [to_stored(row) for row in rows]
+    found = [stored_row(row) if audit else to_stored(row) for row in rows]
     if len(found) > pool.remaining:
         pool.cap_reached = True
         found = found[: pool.remaining]

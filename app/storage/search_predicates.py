@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, false, not_, or_, select, true
 
+from app.fhir.outcome import bad_request
 from app.fhir.search.model import Chain, Criterion, DateValue, Filter, Has, TokenValue
 from app.fhir.search.types import OF_TYPE_SUFFIX
 from app.storage.records import SecurityPredicate
 from app.storage.search_types import SQL_TYPES, point_condition
 from app.storage.tables import resource, search_reference
+
+# Kept in the audit log (audit_log.py), not in `resource`: no index rows to search.
+AUDIT_LOG_TYPE = "AuditEvent"
 
 # Shared aliases of `resource`: the searched rows, the included rows, and one per chain or
 # `_has` nesting level (nested subqueries need distinct names). Sharing them across
@@ -89,16 +93,20 @@ class PredicateCompiler:
         per_target = []
         target = _nested_below(r)
         for target_type, inner in c.targets:
+            if target_type == AUDIT_LOG_TYPE:
+                continue  # the audit log's events are no resources a reference can lead to
             ids = select(target.c.res_id).where(
                 self.visible(target_type, target), self.criterion(target_type, target, inner)
             )
             per_target.append(and_(ref.c.target_type == target_type, ref.c.target_id.in_(ids)))
         pks = select(ref.c.res_pk).where(
-            ref.c.res_type == rtype, ref.c.param == c.param, or_(*per_target)
+            ref.c.res_type == rtype, ref.c.param == c.param, or_(false(), *per_target)
         )
         return r.c.pk.in_(pks)
 
     def has(self, rtype: str, r: FromClause, c: Has) -> ColumnElement[bool]:
+        if c.source_type == AUDIT_LOG_TYPE:
+            raise bad_request(f"'{c.name}': _has of AuditEvents is not supported", c.name)
         ref = search_reference.alias()
         source = _nested_below(r)
         target_ids = (

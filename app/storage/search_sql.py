@@ -8,8 +8,8 @@ See docs/search.md for defaults and the delta-pull watermark contract.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,8 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,7 +55,16 @@ from app.storage.tables import compartment, search_reference
 _NOT_NULL = frozenset({"_lastUpdated", "_id"})  # columns of resource
 TOTAL_CAP = 10_000  # _total=estimate counts exactly up to here, else omits the total
 
-__all__ = ["SearchPage", "SecurityPredicate", "StoredRow", "find_matches", "run_search"]
+__all__ = [
+    "OtherRows",
+    "PageSource",
+    "SearchPage",
+    "SecurityPredicate",
+    "StoredRow",
+    "find_matches",
+    "read_page",
+    "run_search",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +326,37 @@ async def _total(
     return count if count <= TOTAL_CAP else None
 
 
+@dataclass(frozen=True, slots=True)
+class PageSource:
+    """The rows a search pages through: their keyset column, stamp column, sort keys
+    ((expression, descending, nullable) per `request.sort` key), condition (security and
+    criteria ANDed), and how the content of a page's rows is read."""
+
+    pk: ColumnElement[int]
+    last_updated: ColumnElement[datetime]
+    keys: Sequence[tuple[ColumnElement[Any], bool, bool]]
+    where: ColumnElement[bool]
+    contents: Callable[[AsyncConnection, list[int]], Awaitable[list[StoredRow]]]
+    # A driving index the page walks in pk order (resource rows only), and the values
+    # its scoped predicate needs bound on every statement that carries it.
+    driver: Driver | None = None
+    bound: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OtherRows:
+    """A type kept outside the resource table (AuditEvents: the audit log) when a search
+    over several types includes it: its rows' part of the page, keyed by negative pks so
+    they never collide with the resource table's."""
+
+    resource_type: str
+    pk: ColumnElement[int]
+    last_updated: ColumnElement[datetime]
+    sort_expr: Callable[[SortKey], ColumnElement[Any]]
+    where: ColumnElement[bool]
+    contents: Callable[[AsyncConnection, list[int]], Awaitable[list[StoredRow]]]
+
+
 async def run_search(
     conn: AsyncConnection,
     request: SearchRequest,
@@ -323,22 +365,91 @@ async def run_search(
     cursor_key: bytes,
     cursor: str | None,
     max_includes: int = 1000,
+    other: OtherRows | None = None,
 ) -> SearchPage:
     """One page of `request`, its includes, total and cursors (R4 search.html)."""
+    compiler = PredicateCompiler(security, conn.dialect.name)
+    r = MATCH
+    keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
+    if other is None:
+        driver = _driver(request)
+        bound = {SCOPE_PATIENT: driver.patient} if driver and driver.patient else {}
+        where = _where(request, r, compiler, driver)
+        source = PageSource(r.c.pk, r.c.last_updated, keys, where, _contents, driver, bound)
+    else:
+        source = _with_other(request, compiler, keys, other)
+    page = await read_page(conn, request, source, cursor_key=cursor_key, cursor=cursor)
+    if request.summary == "count" or request.count == 0:
+        return page
+    includes, capped = await fetch_includes(
+        conn, page.matches, request.includes, request.revincludes, compiler, max_includes
+    )
+    return replace(page, includes=includes, include_cap_reached=capped)
+
+
+def _with_other(
+    request: SearchRequest,
+    compiler: PredicateCompiler,
+    keys: Sequence[tuple[ColumnElement[Any], bool, bool]],
+    other: OtherRows,
+) -> PageSource:
+    """The resource table's matches and `other`'s as one keyset-paged source (UNION ALL)."""
+    r = MATCH
+    rest = replace(
+        request, resource_types=tuple(t for t in request.resource_types if t != other.resource_type)
+    )
+    mine = select(
+        r.c.pk.label("pk"),
+        r.c.last_updated.label("lu"),
+        *(expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)),
+    ).where(_where(rest, r, compiler))
+    theirs = select(
+        other.pk.label("pk"),
+        other.last_updated.label("lu"),
+        *(other.sort_expr(k).label(f"k{i}") for i, k in enumerate(request.sort)),
+    ).where(other.where)
+    u = union_all(mine, theirs).subquery("u")
+
+    async def contents(conn: AsyncConnection, pks: list[int]) -> list[StoredRow]:
+        found = {
+            row.pk: row
+            for row in [
+                *await _contents(conn, [pk for pk in pks if pk > 0]),
+                *await other.contents(conn, [pk for pk in pks if pk < 0]),
+            ]
+        }
+        return [found[pk] for pk in pks if pk in found]
+
+    return PageSource(
+        u.c.pk,
+        u.c.lu,
+        [(u.c[f"k{i}"], descending, nullable) for i, (_, descending, nullable) in enumerate(keys)],
+        true(),
+        contents,
+    )
+
+
+async def read_page(
+    conn: AsyncConnection,
+    request: SearchRequest,
+    source: PageSource,
+    *,
+    cursor_key: bytes,
+    cursor: str | None,
+) -> SearchPage:
+    """One page of `source` in `request`'s order, its total and cursors (no includes)."""
     position: Cursor | None = (
         decode_cursor(cursor, cursor_key, request.query_key) if cursor else None
     )
-    compiler = PredicateCompiler(security, conn.dialect.name)
     if conn.dialect.name == "postgresql" and not _generic_plan_safe(request):
         # psycopg prepares repeated statements, and a generic plan cannot see dates, prefixes
         # or LIMIT: measured at 1M rows, the delta pull flipped from ~1 ms to 1.5 s.
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     r = MATCH
-    keys = [(_sort_expr(k, r), k.descending, k.param not in _NOT_NULL) for k in request.sort]
-    driver = _driver(request)
-    # The scoped predicate needs the patient bound on every statement that carries it.
-    bound = {SCOPE_PATIENT: driver.patient} if driver and driver.patient else {}
-    where = _where(request, r, compiler, driver)
+    keys = source.keys
+    where = source.where
+    driver = source.driver
+    bound = source.bound
     watermark = None
     by_last_updated = bool(request.sort) and request.sort[0].param == "_lastUpdated"
     if by_last_updated and not request.sort[0].descending:
@@ -347,9 +458,9 @@ async def run_search(
         watermark = (
             position.watermark if position and position.watermark else await read_horizon(conn)
         )
-        where = and_(where, r.c.last_updated <= watermark)
-    base = select(r.c.pk).where(where)
-    if driver is not None:
+        where = and_(where, source.last_updated <= watermark)
+    base = select(source.pk).where(where)
+    if driver is not None:  # driven pages are over resource rows (MATCH)
         every = driver.rows.subquery("driver")
         base = base.select_from(r.join(every, every.c.res_pk == r.c.pk))
     if request.summary == "count" or request.count == 0:
@@ -363,14 +474,15 @@ async def run_search(
     # Two steps: first the page's keys, then their content. Joining the versions into the
     # keyed query made PostgreSQL start from every row of the type (hashing all versions)
     # instead of from the selective criteria, so latency grew with the data.
+    pk: ColumnElement[int]
     if driver is not None:
         # Keyed on the driver's pk (equal to r.pk): the cursor is a range on its index.
         page = driver.ordered(position.pk if position else None, backwards)
         pk = page.c.res_pk
         query = select(pk.label("pk")).select_from(r.join(page, pk == r.c.pk)).where(where)
     else:
-        pk = r.c.pk
-        query = select(pk, *sort_cols).where(where)
+        pk = source.pk
+        query = select(pk.label("pk"), *sort_cols).where(where)
         if position is not None:
             query = query.where(_keyset(keys, position.values, pk, position.pk, backwards))
     # LIMIT inline, so that even a cached plan knows it.
@@ -387,7 +499,7 @@ async def run_search(
     rows = rows[: request.count]
     if backwards:
         rows.reverse()
-    matches = await _contents(conn, [row.pk for row in rows])
+    matches = await source.contents(conn, [row.pk for row in rows])
 
     def make(row: Any, direction: Direction) -> str:
         values = tuple(getattr(row, f"s{i}") for i in range(len(keys)))
@@ -403,10 +515,7 @@ async def run_search(
     total = await _total(
         conn, request, base, bound, first_page=position is None, rows=len(rows), more=more
     )
-    includes, capped = await fetch_includes(
-        conn, matches, request.includes, request.revincludes, compiler, max_includes
-    )
-    return SearchPage(matches, includes, total, next_cursor, prev_cursor, capped, watermark)
+    return SearchPage(matches, [], total, next_cursor, prev_cursor, False, watermark)
 
 
 async def _contents(conn: AsyncConnection, pks: list[int]) -> list[StoredRow]:

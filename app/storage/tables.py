@@ -284,3 +284,53 @@ export_patient = Table(
     Column("job_id", String(64), ForeignKey("export_job.id", ondelete="CASCADE"), primary_key=True),
     Column("patient_id", String(64), primary_key=True),
 )
+
+# The audit log (MinLog): one row per access, refusals included, served as AuditEvent
+# (app.fhir.audit_event renders a row). Append-only: nothing updates or deletes a row, and
+# the API refuses AuditEvent writes. A row is one small INSERT: no FHIR document, no
+# generic index rows (#14 part 2). `pk` orders and pages; `id` is the AuditEvent's id.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("pk", BigIntKey, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("recorded", UtcDateTime, nullable=False),
+    Column("interaction", String(64), nullable=False),
+    Column("action", String(1), nullable=False),
+    Column("outcome", String(2), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("purpose", String(32), nullable=True),
+    Column("override_reason", Text, nullable=True),
+    # Who: the principal's user type and what the agents name of it (names and client ids
+    # as the token and the Organization give them: unbounded text).
+    Column("agent_type", String(16), nullable=False),
+    Column("internal_job", Text, nullable=True),
+    Column("org_sor", String(32), nullable=True),
+    Column("org_name", Text, nullable=True),
+    Column("person_cpr", String(16), nullable=True),
+    Column("person_relation", String(16), nullable=True),
+    Column("person_alt_id", String(32), nullable=True),
+    Column("client_id", Text, nullable=True),
+    Column("patient_id", String(64), nullable=True),
+    # The other resources the event names, in order (["Type/id", ...]).
+    Column("resources", JsonDocument, nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("query", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    # AuditEvents moved here by migration 0012 are served exactly as they were stored.
+    Column("legacy", JsonDocument, nullable=True),
+    Index("ix_audit_log_recorded", "recorded", "pk"),
+    Index("ix_audit_log_patient", "patient_id", "recorded"),
+)
+
+# Every reference an audit row's entities name (its patient's included): what the
+# `patient` and `entity` searches, and the "hidden means hidden" rule, look up.
+audit_entity = Table(
+    "audit_entity",
+    metadata,
+    Column("audit_id", String(64), ForeignKey("audit_log.id"), nullable=False),
+    Column("target_type", String(64), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Index("ix_audit_entity_audit", "audit_id"),
+    Index("ix_audit_entity_target", "target_type", "target_id", "audit_id"),
+)

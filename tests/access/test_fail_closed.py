@@ -175,3 +175,98 @@ def test_every_subquery_of_the_predicate_is_correlated_to_the_row_it_guards(
             twice = {alias for alias in declared if declared.count(alias) > 1}
             assert declared and not twice, (resource_type, row_filter, twice, sql)
             assert not re.search(rf"(?:FROM|,|JOIN) (?:{TABLES})\b(?! AS)", sql), sql
+
+
+def _audit_filters() -> list[RowFilter]:
+    """What the policy gives for AuditEvents (citizen, custody holder, organisation) and a
+    custody filter with labels and granular scopes, as the audit log compiles them."""
+    custody = RowFilter(
+        rule=Rule.CUSTODY,
+        patient_cprs=("0101010101",),
+        excluded_labels=(("s", "c"),),
+        hide_what_labels_lead_to=True,
+        granular=((("outcome", "0"),), (("agent-name", "x"),)),
+    )
+    citizen = AccessPolicy(TOKENS.principal(TOKENS.citizen_claims("0101010101")))
+    org = AccessPolicy(TOKENS.principal(TOKENS.system_claims()))
+    return [
+        custody,
+        citizen.read_filter("AuditEvent", "search-type"),
+        org.read_filter("AuditEvent", "search-type"),
+    ]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_the_audit_log_predicate_is_correlated_and_fails_closed(dialect: str) -> None:
+    """AuditEvents live in their own table (audit_log): their predicate is compiled in
+    access_sql too, with every subquery correlated to the row it guards; an organisation,
+    or any filter the audit log has no rule for, reads nothing."""
+    from dataclasses import replace
+
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.storage.access_sql import compile_audit_filter
+    from app.storage.audit_search import AUDIT
+
+    compiled_dialect = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
+    base = "http://testserver/fhir"
+    custody, citizen, org = _audit_filters()
+    for row_filter in (custody, citizen):
+        sql = str(
+            select(AUDIT.c.pk)
+            .where(compile_audit_filter(row_filter, AUDIT, dialect, base))
+            .compile(dialect=compiled_dialect)
+        )
+        declared = re.findall(rf"\b(?:{TABLES}) AS (\w+)\b", sql)
+        twice = {alias for alias in declared if declared.count(alias) > 1}
+        assert declared and not twice, (row_filter, twice, sql)
+        assert not re.search(rf"(?:FROM|,|JOIN) (?:{TABLES})\b(?! AS)", sql), sql
+        assert "audit_entity" in sql and "patient_cpr" in sql, sql
+    assert "plan_link" in str(compile_audit_filter(custody, AUDIT, dialect, base))
+    for closed in (
+        org,
+        replace(citizen, patient_cprs=()),
+        replace(citizen, org_sor="1"),
+        replace(citizen, owner_key="k"),
+        replace(citizen, targets=()),
+        RowFilter.nothing(Rule.SCOPE),
+    ):
+        sql = str(
+            select(AUDIT.c.pk)
+            .where(compile_audit_filter(closed, AUDIT, dialect, base))
+            .compile(dialect=compiled_dialect, compile_kwargs={"literal_binds": True})
+        )
+        assert re.search(r"WHERE (false|0 = 1)$", sql), (closed, sql)
+
+
+def test_no_audit_log_read_can_be_built_without_the_callers_condition() -> None:
+    """Every read of the audit log takes the caller's condition as a required argument;
+    the one unconditional lookup is the refusal audit's (repository.hidden_pk), and the
+    unconditional listing is for tests and operators only, never a request."""
+    from app.storage import audit_log
+
+    for read in (audit_log.search, audit_log.history, audit_log.alongside, audit_log.find):
+        condition = inspect.signature(read).parameters["condition"]
+        assert condition.default is inspect.Parameter.empty, read
+    source = inspect.getsource(Repository)
+    assert source.count("audit_log.find(") == 2
+    assert "audit_log.find(self._conn, resource_id, None)" in inspect.getsource(
+        Repository.hidden_pk
+    )
+    assert _calls("every_event") == set()
+    users = {
+        str(path.relative_to(APP))
+        for path in APP.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and (
+            node.module == "app.storage.audit_log"
+            or (node.module == "app.storage" and any(a.name == "audit_log" for a in node.names))
+        )
+    }
+    assert users == {"storage/repository.py"}
+    assert _importers("app.storage.audit_search") <= {
+        "storage/access_sql.py",
+        "storage/audit_log.py",
+    }

@@ -19,8 +19,9 @@ from app.fhir.instant import now_utc
 from app.interactions.access_setup import ExternalRegistries
 from app.main import create_app, export_worker
 from app.settings import Settings
+from app.storage.audit_log import every_event
 from app.storage.engine import create_engine_async
-from app.storage.tables import compartment, resource, resource_version
+from app.storage.tables import compartment, resource
 from app.storage.unit_of_work import Storage
 from tests.access.world import (
     FHIR_JSON,
@@ -136,12 +137,7 @@ def export_audit(settings: Settings, job: str) -> dict[str, int]:
     async def work(storage: Storage) -> dict[str, int]:
         counts: dict[str, int] = {}
         async with storage.engine.connect() as conn:
-            rows = await conn.execute(
-                select(resource_version.c.content).where(
-                    resource_version.c.res_type == "AuditEvent"
-                )
-            )
-            for (content,) in rows.all():
+            for content in await every_event(conn):
                 codes = [c.get("code") for c in content.get("subtype", [])]
                 if "bulk-export" not in codes or job not in json.dumps(content):
                     continue

@@ -14,15 +14,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
-from sqlalchemy import select
 
 from app.access.policy import AccessPolicy
 from app.access.principal import Principal
 from app.access.quality_data import OutcomeCounts, Quarter
 from app.main import authorities
 from app.settings import Settings
+from app.storage.audit_log import every_event
 from app.storage.engine import create_engine_async
-from app.storage.tables import resource, resource_version
 from app.storage.unit_of_work import Storage
 from tests.access.world import JUST_15_CPR, OTHER_MUNICIPALITY_SOR, load_world, rule_of
 from tests.quality.data import (
@@ -101,12 +100,7 @@ def audit_events(settings: Settings) -> list[dict[str, Any]]:
         engine = create_engine_async(settings.database_url)
         try:
             async with engine.connect() as conn:
-                rows = await conn.execute(
-                    select(resource_version.c.content)
-                    .join(resource, resource.c.pk == resource_version.c.res_pk)
-                    .where(resource.c.res_type == "AuditEvent")
-                )
-                return [dict(r) for r in rows.scalars()]
+                return await every_event(conn)
         finally:
             await engine.dispose()
 
