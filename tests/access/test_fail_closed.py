@@ -266,7 +266,24 @@ def test_no_audit_log_read_can_be_built_without_the_callers_condition() -> None:
         )
     }
     assert users == {"storage/repository.py"}
+    # Rendering rows (audit_rows) reads nothing; an AuditEvent a search includes is read
+    # under the search's own predicate, which access_sql compiles for the audit table.
     assert _importers("app.storage.audit_search") <= {
         "storage/access_sql.py",
         "storage/audit_log.py",
+        "storage/audit_rows.py",
+        "storage/search_include.py",
     }
+    # The search predicate, given an audit table, is the audit log's own condition.
+    from app.storage.access_sql import Visibility, compile_audit_filter
+    from app.storage.audit_search import AUDIT
+
+    citizen = AccessPolicy(TOKENS.principal(TOKENS.citizen_claims("0101010101")))
+    visibility = Visibility(citizen, dialect="sqlite", base_url="http://testserver/fhir")
+    row_filter = citizen.read_filter("AuditEvent", "search-type")
+    assert visibility.predicate("search-type")("AuditEvent", AUDIT) is compile_audit_filter(
+        row_filter, AUDIT, "sqlite", "http://testserver/fhir"
+    )
+    include = (APP / "storage" / "search_include.py").read_text(encoding="utf-8")
+    assert include.count("select(AUDIT_INCLUDED)") == 1
+    assert "compiler.security(AUDIT_EVENT, AUDIT_INCLUDED)" in include
