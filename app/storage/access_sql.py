@@ -312,21 +312,6 @@ def _only_labelled_lead_to(
     )
 
 
-def _names_hidden_entity(r: FromClause, label: tuple[str, str]) -> ColumnElement[bool]:
-    """An audit record whose entity is a hidden resource (it would name the hidden plan)."""
-    ref = search_reference.alias()
-    return exists(
-        select(literal(1))
-        .where(
-            ref.c.res_pk == r.c.pk,
-            ref.c.param == "entity",
-            ref.c.target_type.is_not(None),
-            _hidden_target(ref, label),
-        )
-        .correlate_except(ref)
-    )
-
-
 def _target_visible(
     r: FromClause, targets: tuple[tuple[str, RowFilter], ...], dialect: str, base_url: str
 ) -> ColumnElement[bool]:
@@ -444,8 +429,6 @@ def compile_row_filter(
         conditions.append(~_labelled(r, *label))
         if f.hide_what_labels_lead_to:
             conditions.append(~_only_labelled_lead_to(r.c.res_type, r.c.res_id))
-            if resource_type == "AuditEvent":
-                conditions.append(~_names_hidden_entity(r, label))
     if f.granular is not None:
         conditions.append(granular_condition(f, resource_type, r, dialect, base_url))
     return and_(true(), *conditions)
