@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.convertors import StringConvertor, register_url_convertor
 
@@ -122,14 +122,22 @@ class FhirEndpoints:
         return typed
 
 
-def fhir_router(service: FhirService, settings: Settings, context: ContextFactory) -> APIRouter:
-    """One route per (operation, resource type) of the operations table."""
+def add_fhir_routes(
+    router: APIRouter,
+    service: FhirService,
+    settings: Settings,
+    context: ContextFactory,
+    prefix: str = "/fhir",
+) -> None:
+    """One route per (operation, resource type) of the operations table, added to `router`
+    itself under `prefix`: as an included router, the 200-odd routes were scanned twice per
+    request (FastAPI matches an included router, then its routes again), about a tenth of
+    a read's CPU (issue #14)."""
     endpoints = FhirEndpoints(service, settings, context)
-    router = APIRouter()
     for op, resource_type in routes():
         fixed = {"resource_type": resource_type, "operation": op.segment}
         router.add_api_route(
-            op.path(resource_type).replace("{id}", "{id:fhir_id}"),
+            prefix + op.path(resource_type).replace("{id}", "{id:fhir_id}"),
             endpoints.endpoint(**{k: v for k, v in fixed.items() if v is not None}),
             methods=[op.method],
             name=f"{resource_type or 'system'}-{op.name}-{op.method.lower()}",
@@ -137,10 +145,5 @@ def fhir_router(service: FhirService, settings: Settings, context: ContextFactor
         )
     # Clients differ on whether the base URL ends in a slash; accept both.
     router.add_api_route(
-        "/", endpoints.endpoint(), methods=["GET", "POST"], include_in_schema=False
+        prefix + "/", endpoints.endpoint(), methods=["GET", "POST"], include_in_schema=False
     )
-    return router
-
-
-def mount_fhir(app: FastAPI, router: APIRouter) -> None:
-    app.include_router(router, prefix="/fhir")
