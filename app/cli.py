@@ -19,7 +19,7 @@ from alembic.config import Config
 
 from app import serving
 from app.access.authorities import Authorities
-from app.api.http_protocol import FhirH11Protocol, HeadLimits
+from app.api.http_protocol import FhirHttpToolsProtocol
 from app.demo import load_demo
 from app.fhir.outcome import FhirError
 from app.interactions.access_setup import ExternalRegistries
@@ -100,12 +100,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "access_log": False,
         "timeout_graceful_shutdown": 20,
         "proxy_headers": True,
-        # No `Server: uvicorn` banner; heads refused with an OperationOutcome (414/431/400).
+        # No `Server: uvicorn` banner; httptools, with heads refused in FHIR (414/431/400).
         "server_header": False,
-        "http": FhirH11Protocol,
-        "h11_max_incomplete_event_size": HeadLimits(
-            settings.max_request_line_bytes, settings.max_header_bytes
-        ).h11_buffer,
+        "http": FhirHttpToolsProtocol,
     }
     if workers > 1 and serving.available():
         # One listening socket per worker, so keep-alive connections spread over all

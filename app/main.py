@@ -23,7 +23,7 @@ from app.api.dev_inbox import dev_inbox_router
 from app.api.errors import install_error_handlers
 from app.api.export_routes import export_router
 from app.api.fhir_json_schemas import component_schemas
-from app.api.fhir_routes import fhir_router
+from app.api.fhir_routes import add_fhir_routes
 from app.api.methods import MethodsMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi_schemas import error_responses
@@ -259,7 +259,7 @@ def create_app(
     app.include_router(system_router(service.storage, capability))
     # Before the FHIR routes: `Patient/$export` would otherwise be read as a Patient id.
     app.include_router(export_router(exports, settings, context), prefix="/fhir")
-    app.include_router(fhir_router(service, settings, context), prefix="/fhir")
+    add_fhir_routes(app.router, service, settings, context)
     app.include_router(portal_router(settings))
     if settings.env == "development":
         app.include_router(dev_inbox_router(settings))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.auth.bearer import bearer_token
 from app.auth.jwks import HttpJwks
 from app.auth.service import AuthService
 from app.auth.tokens import TokenValidator
+from app.fhir.outcome import FhirError
 from tests.auth.app import BASE_URL, http
 from tests.support.tokens import (
     KIRSTEN_BERGGREN,
@@ -116,3 +118,13 @@ async def test_dev_issuer_tokens_are_trusted_in_process(dev_service: AuthService
         response = await client.get("/fhir/whoami", headers=bearer(token))
     assert response.status_code == 200
     assert response.json()["issuer"] == "http://testserver/auth"
+
+
+@pytest.mark.parametrize("inside", [" ", "\t", "\x0b", "\x1c", "\u00a0", "\u2003", "\u3000"])
+def test_whitespace_inside_the_credentials_is_malformed(inside: str) -> None:
+    """Any Unicode whitespace (str.isspace) inside the token, not only ASCII blanks."""
+    with pytest.raises(FhirError) as refused:
+        bearer_token(f"Bearer abc{inside}def")
+    assert refused.value.status == 401
+    assert "malformed bearer credentials" in refused.value.issues[0].diagnostics
+    assert bearer_token(f"Bearer  abc.def-_~+/= {inside}") == "abc.def-_~+/="

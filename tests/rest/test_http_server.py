@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.api.http_protocol import HeadLimits, oversized_head
+from app.api.http_protocol import HeadLimits, ParsedHead, oversized_head
 from tests.support.databases import migrate
 from tests.support.servers import RunningServer, running_server
 
@@ -129,13 +129,13 @@ def test_oversized_head_measures_the_line_and_the_headers_apart() -> None:
     # A body after the head does not count as headers.
     with_body = b"POST / HTTP/1.1\r\nHost: x\r\n\r\n" + b"c" * 1000
     assert oversized_head(with_body, limits) is None
-    assert limits.h11_buffer > limits.request_line + limits.headers
+    assert limits.buffer > limits.request_line + limits.headers
 
 
 def test_serve_passes_the_protocol_and_no_banner(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`esp-careplans serve` hands uvicorn our protocol, its buffer and server_header=False."""
+    """`esp-careplans serve` hands uvicorn our protocol and server_header=False."""
     from app import cli
-    from app.api.http_protocol import FhirH11Protocol
+    from app.api.http_protocol import FhirHttpToolsProtocol
     from app.settings import Settings
 
     seen: dict = {}
@@ -144,5 +144,43 @@ def test_serve_passes_the_protocol_and_no_banner(monkeypatch: pytest.MonkeyPatch
     args = cli.argparse.Namespace(migrate=False, host=None, port=None, workers=None)
     cli.cmd_serve(args, settings)
     assert seen["server_header"] is False
-    assert seen["http"] is FhirH11Protocol
-    assert seen["h11_max_incomplete_event_size"] == HeadLimits(1000, 2000).h11_buffer
+    assert seen["http"] is FhirHttpToolsProtocol
+
+
+@pytest.mark.slow
+def test_a_pipelined_request_is_measured_too(server: RunningServer) -> None:
+    """Requests in one send: the later heads start inside the chunk; the ones before a
+    refused head are answered first."""
+    fine = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    filler = "".join(f"X-Filler-{i}: {'b' * 100}\r\n" for i in range(60))
+    too_long = f"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n{filler}\r\n".encode()
+    address = urlsplit(server.base)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(fine + fine + too_long)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    statuses = [int(part[:3]) for part in data.split(b"HTTP/1.1 ")[1:]]
+    assert statuses == [200, 200, 431]
+    assert data.endswith(b'"diagnostics":"The request headers exceed 4096 bytes"}]}')
+
+
+def test_a_parsed_head_counts_the_bytes_oversized_head_counts() -> None:
+    """The parser's pieces of a `Name: value` head measure as its raw bytes do."""
+    head = b"POST /fhir/CarePlan?x=1 HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\n\r\n"
+    line = head.index(b"\n")
+    for limits in (HeadLimits(line, 100), HeadLimits(100, line)):
+        parsed = ParsedHead(limits)
+        seen = [parsed.target(b"POST", b"/fhir/Care"), parsed.target(b"POST", b"Plan?x=1")]
+        seen += [parsed.header(b"Host", b"x"), parsed.header(b"Content-Type", b"a/b")]
+        assert parsed.line == line
+        assert seen == [None] * 4 and oversized_head(head, limits) is None
+        assert parsed.headers == head.index(b"\r\n\r\n") - line
+    tight = HeadLimits(line - 1, parsed.headers - 1)
+    assert ParsedHead(tight).target(b"POST", b"/fhir/CarePlan?x=1").status == 414  # type: ignore[union-attr]
+    assert oversized_head(head, tight).status == 414  # type: ignore[union-attr]
+    short_line = HeadLimits(line, parsed.headers - 1)
+    again = ParsedHead(short_line)
+    again.header(b"Host", b"x")
+    assert again.header(b"Content-Type", b"a/b").status == 431  # type: ignore[union-attr]
+    assert oversized_head(head, short_line).status == 431  # type: ignore[union-attr]
