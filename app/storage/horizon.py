@@ -35,12 +35,18 @@ BEFORE_EVERYTHING = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_STAMP = text(
     "SELECT clock_timestamp() FROM (SELECT pg_current_xact_id() AS xid OFFSET 0) AS taken"
 )
+# The clock is read before the activity snapshot (the FROM subquery, kept apart by OFFSET
+# 0, runs before the select list's sub-select): a writer missing from the snapshot took its
+# transaction id after it, so its stamp is later than this clock. Read the other way round,
+# a writer that stamped between the snapshot and the clock (a preempted reader under load)
+# was passed by the horizon before it committed, and its row was missed.
 _PG_HORIZON = text(
     "SELECT current_setting('track_activities')::boolean AS tracked,"
-    " least(clock_timestamp(), (SELECT min(a.xact_start) FROM pg_stat_activity a"
+    " least(clock.now, (SELECT min(a.xact_start) FROM pg_stat_activity a"
     "  WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()"
     "  AND a.datname = current_database()"
     "  AND a.application_name = current_setting('application_name'))) AS horizon"
+    " FROM (SELECT clock_timestamp() AS now OFFSET 0) AS clock"
 )
 
 
