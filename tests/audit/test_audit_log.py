@@ -8,11 +8,10 @@ index search the log replaces) finds in the rendered resources.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -23,14 +22,13 @@ from app.fhir.outcome import FhirError
 from app.fhir.search.memory import matches
 from app.fhir.search.parse import parse_search
 from app.settings import Settings
-from app.storage.engine import create_engine_async
 from app.storage.repository import HistoryQuery, Repository, SearchLimits
 from app.storage.unit_of_work import Storage
 from tests.audit.cases import CPR, SOR, WHEN, cases
 from tests.audit.test_rendering import GOLDEN
+from tests.events.test_export import on_storage
 from tests.support.databases import truncate_all
 
-T = TypeVar("T")
 READER = AccessPolicy.internal("audit-test")
 KEY = b"audit-test-cursor-key"
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
@@ -124,17 +122,6 @@ QUERIES: list[list[tuple[str, str]]] = [
     [("entity:CarePlan", "a")],
     [("altid:not", "ABC12")],
 ]
-
-
-def on_storage(settings: Settings, work: Callable[[Storage], Awaitable[T]]) -> T:
-    async def go() -> T:
-        engine = create_engine_async(settings.database_url)
-        try:
-            return await work(Storage(engine, base_url=settings.base_url))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 def store_cases(settings: Settings) -> dict[str, str]:
