@@ -18,6 +18,8 @@ from app.fhir.instant import format_instant
 from app.fhir.operations import AUDIT_ACTIONS, AuditAction
 from app.fhir.who import client_who, internal_job_who, organisation_who, person_who
 
+# The type AuditEvents are served as (stored as audit log rows, not as resources).
+RESOURCE_TYPE = "AuditEvent"
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -178,7 +180,7 @@ def render_audit_event(e: AuditEntry) -> dict[str, Any]:
         ],
         **({"text": override} if override else {}),
     }
-    event: dict[str, Any] = {"resourceType": "AuditEvent"}
+    event: dict[str, Any] = {"resourceType": RESOURCE_TYPE}
     if override:
         event["meta"] = {"tag": [dict(OVERRIDE_TAG)]}
     event.update(

@@ -34,10 +34,10 @@ from sqlalchemy import (
 
 from app.access.decision import ParamFilter, RowFilter
 from app.access.policy import PATIENT_DATA_TYPES, AccessPolicy
+from app.fhir.audit_event import RESOURCE_TYPE as AUDIT_EVENT
 from app.fhir.instant import now_utc
 from app.fhir.outcome import FhirError
 from app.fhir.search.parse import parse_search
-from app.storage.audit_search import RESOURCE_TYPE as AUDIT_EVENT
 from app.storage.audit_search import audit_criteria, is_audit_log, names_entity
 from app.storage.records import SecurityPredicate
 from app.storage.search_predicates import PredicateCompiler

@@ -23,13 +23,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, and_, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.fhir.audit_event import AuditEntry
+from app.fhir.audit_event import RESOURCE_TYPE, AuditEntry
 from app.fhir.search.model import ANY_PATIENT, SearchRequest
 from app.storage import pending
 from app.storage.audit_rows import content, stored, stored_row
 from app.storage.audit_search import (
     AUDIT,
-    RESOURCE_TYPE,
     audit_criteria,
     audit_sort,
     names_entity,

@@ -6,9 +6,8 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from app.fhir.audit_event import AuditEntry, render_audit_event
+from app.fhir.audit_event import RESOURCE_TYPE, AuditEntry, render_audit_event
 from app.fhir.instant import format_instant
-from app.storage.audit_search import RESOURCE_TYPE
 from app.storage.records import StoredResource
 from app.storage.search_rows import StoredRow
 

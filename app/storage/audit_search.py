@@ -47,7 +47,6 @@ from app.storage.tables import audit_entity, audit_log
 
 # The searched rows (shared, so the caller's compiled security predicate is reused).
 AUDIT = audit_log.alias("a")
-RESOURCE_TYPE = "AuditEvent"
 
 
 def is_audit_log(table: FromClause) -> bool:

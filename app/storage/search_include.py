@@ -13,12 +13,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.fhir.audit_event import RESOURCE_TYPE as AUDIT_EVENT
 from app.fhir.search.model import Include
 from app.fhir.search.registry import reference_targets, search_params, stored_types
 from app.storage.audit_rows import stored_row
-from app.storage.audit_search import (
-    RESOURCE_TYPE as AUDIT_EVENT,
-)
 from app.storage.audit_search import (
     entity_targets,
     is_audit_log,

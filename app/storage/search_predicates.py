@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, false, not_, or_, select, true
 
+from app.fhir.audit_event import RESOURCE_TYPE as AUDIT_LOG_TYPE
 from app.fhir.outcome import bad_request
 from app.fhir.search.model import Chain, Criterion, DateValue, Filter, Has, TokenValue
 from app.fhir.search.types import OF_TYPE_SUFFIX
 from app.storage.records import SecurityPredicate
 from app.storage.search_types import SQL_TYPES, point_condition
 from app.storage.tables import resource, search_reference
-
-# Kept in the audit log (audit_log.py), not in `resource`: no index rows to search.
-AUDIT_LOG_TYPE = "AuditEvent"
 
 # Shared aliases of `resource`: the searched rows, the included rows, and one per chain or
 # `_has` nesting level (nested subqueries need distinct names). Sharing them across
