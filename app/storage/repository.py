@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.access.policy import AccessPolicy
 from app.access.quality_data import OutcomeCounts, OutcomeGrant, Quarter, outcome_grant
+from app.fhir.audit_event import RESOURCE_TYPE as AUDIT_EVENT
 from app.fhir.audit_event import AuditEntry
 from app.fhir.instant import format_instant, now_utc
 from app.fhir.outcome import FhirError
@@ -38,7 +39,6 @@ from app.storage.statements import by_id
 from app.storage.tables import resource, resource_version, search_token
 
 log = logging.getLogger("esp.storage")
-AUDIT_EVENT = audit_log.RESOURCE_TYPE  # served from the audit log, not the resource tables
 
 
 @dataclass(frozen=True, slots=True)
